@@ -1,0 +1,9 @@
+//! berth-engine: the only door from berth to a container engine.
+//!
+//! [`ContainerRuntime`] is the whole surface berth uses. [`docker::DockerRuntime`] speaks
+//! the Docker Engine API (also Podman's compatible socket); [`fake::FakeRuntime`] models
+//! an engine in memory so lifecycle logic is tested without one.
+
+pub mod runtime;
+
+pub use runtime::*;

@@ -1,0 +1,1 @@
+//! berth-launcher: the job lifecycle.
