@@ -4,6 +4,8 @@
 //! as soon as the container's end is observed, *before* the container is removed, so an
 //! outcome survives a crash of berth itself.
 
+pub mod memory;
 pub mod records;
 
+pub use memory::MemoryStore;
 pub use records::*;

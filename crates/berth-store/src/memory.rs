@@ -1,0 +1,101 @@
+//! An in-memory [`OutcomeStore`] for tests and for callers that keep no history.
+
+use crate::{JobOutcome, LaunchRecord, OutcomeStore, StoreError};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    launches: Vec<LaunchRecord>,
+    outcomes: Vec<JobOutcome>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn launches(&self) -> Vec<LaunchRecord> {
+        self.lock().launches.clone()
+    }
+
+    pub fn outcomes(&self) -> Vec<JobOutcome> {
+        self.lock().outcomes.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the vectors half-written.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl OutcomeStore for MemoryStore {
+    fn record_launch(&self, launch: &LaunchRecord) -> Result<(), StoreError> {
+        self.lock().launches.push(launch.clone());
+        Ok(())
+    }
+
+    fn record_outcome(&self, outcome: &JobOutcome) -> Result<JobOutcome, StoreError> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner
+            .outcomes
+            .iter()
+            .find(|o| o.container_id == outcome.container_id)
+        {
+            return Ok(existing.clone());
+        }
+        inner.outcomes.push(outcome.clone());
+        Ok(outcome.clone())
+    }
+
+    fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError> {
+        Ok(self
+            .lock()
+            .outcomes
+            .iter()
+            .find(|o| o.container_id == container_id)
+            .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ObservedBy;
+    use berth_core::JobReturnCode;
+
+    fn outcome(code: JobReturnCode) -> JobOutcome {
+        JobOutcome {
+            job_id: "j".into(),
+            container_id: "c".into(),
+            return_code: code,
+            exit_code: None,
+            oom_killed: false,
+            finished_at: None,
+            observed_by: ObservedBy::Inspect,
+            recorded_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn first_outcome_wins() {
+        let s = MemoryStore::new();
+        assert_eq!(
+            s.record_outcome(&outcome(JobReturnCode::Success))
+                .unwrap()
+                .return_code,
+            JobReturnCode::Success
+        );
+        assert_eq!(
+            s.record_outcome(&outcome(JobReturnCode::Aborted))
+                .unwrap()
+                .return_code,
+            JobReturnCode::Success
+        );
+        assert_eq!(s.outcomes().len(), 1);
+    }
+}
