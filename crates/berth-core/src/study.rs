@@ -1,8 +1,159 @@
 //! Site study files: v1 `local/study_data.yaml` and v2 `local/study_runtime.yaml` (spec §7).
 //!
-//! CONTRACT:
-//! - `pub struct DataMount { pub target: String, pub source: String, pub read_only: bool }`
-//! - `pub struct SecretEnvRef { pub name: String, pub source: String }`
-//! - `pub struct StudyRuntime { pub image: Option<String>, pub datasets: Vec<DataMount>, pub env: Vec<(String, String)>, pub secret_env: Vec<SecretEnvRef>, pub secret_mounts: Vec<DataMount>, pub docker_kwargs: Map }`
-//! - `pub fn load_runtime_for_launch(parent_root: &Path, study: Option<&str>, warnings: &mut Vec<String>) -> Result<Option<StudyRuntime>>`
-//! - `pub fn load_v1_mounts(parent_root: &Path, study: &str, warnings: &mut Vec<String>) -> Result<Vec<DataMount>>`
+//! Both files are read from the parent view of the workspace and re-read on every launch;
+//! nothing is cached. The v1 file only maps datasets to host paths. The v2 file is strict
+//! and also carries the study's image, environment, secret references and container
+//! options. A site uses one or the other, never both.
+//!
+//! Mount *sources* (dataset and secret-mount host paths) are only checked to be non-empty
+//! strings here; the plan builder applies berth's path policy to them.
+
+mod names;
+mod v1;
+mod v2;
+mod yaml;
+
+pub use names::{is_valid_name, should_mount_study_data, MAX_NAME_LEN};
+pub use v1::{load_study_data_file, parse_study_data, StudyData, StudyDataset};
+pub use v2::{
+    load_study_runtime_file, parse_study_runtime, LauncherMode, StudyRuntimeConfig, LAUNCHER_OWNED_ENV,
+};
+pub use yaml::MAX_STUDY_FILE_BYTES;
+
+use crate::error::{Error, Result};
+use crate::pyval::Map;
+use crate::sdk_kwargs::is_known_run_kwarg;
+use std::io::ErrorKind as IoErrorKind;
+use std::path::Path;
+
+/// The v2 study runtime file, relative to the workspace root.
+pub const STUDY_RUNTIME_FILE: &str = "local/study_runtime.yaml";
+/// The v1 (legacy) study data file, relative to the workspace root.
+pub const STUDY_DATA_FILE: &str = "local/study_data.yaml";
+/// Where datasets appear in a job container: `/data/<study>/<dataset>`.
+pub const DATA_MOUNT_ROOT: &str = "/data";
+
+/// A read-only or read-write bind mount a study asks for (a dataset or a secret mount).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataMount {
+    /// Path inside the job container.
+    pub target: String,
+    /// Host path, as the engine sees it. Not checked here.
+    pub source: String,
+    pub read_only: bool,
+}
+
+/// An environment variable whose value is read from the launcher's own environment at
+/// launch (`secret_env`), so the secret never sits in a site file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEnvRef {
+    /// The variable's name in the job container.
+    pub name: String,
+    /// The variable in the launcher's environment that holds the value.
+    pub source: String,
+}
+
+/// What a v2 study contributes to a job container. An empty value (the default) means the
+/// file exists but has nothing for this study.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StudyRuntime {
+    /// `container.image`: used when the job names no image.
+    pub image: Option<String>,
+    /// Dataset mounts in file order, targets `/data/<study>/<dataset>`.
+    pub datasets: Vec<DataMount>,
+    /// Plain env values in file order, already rendered as text (`true`, `5432`).
+    pub env: Vec<(String, String)>,
+    /// Env values read from the launcher's environment, in file order.
+    pub secret_env: Vec<SecretEnvRef>,
+    /// Secret mounts in file order; always read-only.
+    pub secret_mounts: Vec<DataMount>,
+    /// Container options in the Python Docker SDK's names; never a launcher-owned key.
+    pub docker_kwargs: Map,
+}
+
+/// `/data/<study>/<dataset>`.
+pub fn data_mount_target(study: &str, dataset: &str) -> String {
+    format!("{DATA_MOUNT_ROOT}/{study}/{dataset}")
+}
+
+/// Whether `path` exists (a directory counts, as upstream's existence check). An error
+/// other than "not there" (say, a permission error on `local/`) is reported rather than
+/// read as "absent", so a study's settings cannot silently disappear.
+fn site_file_exists(path: &Path, what: &str) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.kind(), IoErrorKind::NotFound | IoErrorKind::NotADirectory) => Ok(false),
+        Err(e) => Err(Error::invalid(format!(
+            "Could not read {what} '{}': {e}",
+            path.display()
+        ))),
+    }
+}
+
+const COMBINED_HINT: &str =
+    "move the legacy datasets into studies.<study>.datasets of the runtime file, then remove the legacy file";
+const SDK_KWARGS_HINT: &str =
+    "use the keyword names of the Python Docker SDK's containers.run (for example shm_size, ipc_mode)";
+
+/// Study runtime discovery for a Docker launch (spec §7.1), reading from `parent_root`.
+///
+/// - No v2 file: `Ok(None)`; the caller then mounts v1 data with [`load_v1_mounts`].
+/// - v2 and v1 files both present: Refused "cannot be combined".
+/// - v2 file present: the whole file is validated for Docker (Invalid on any error) and
+///   the study is resolved; an absent or unknown study gives an empty runtime, never
+///   `None`. docker_kwargs keys of the resolved study that the Python Docker SDK does not
+///   know are Refused.
+///
+/// Warnings (no study entries, no entry for the study) are appended to `warnings`. Does
+/// not read `secret_env` sources or check mount sources; the plan builder does both.
+pub fn load_runtime_for_launch(
+    parent_root: &Path,
+    study: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<StudyRuntime>> {
+    let runtime_path = parent_root.join(STUDY_RUNTIME_FILE);
+    if !site_file_exists(&runtime_path, "study runtime file")? {
+        return Ok(None);
+    }
+    let legacy_path = parent_root.join(STUDY_DATA_FILE);
+    if site_file_exists(&legacy_path, "study data file")? {
+        return Err(Error::refused(format!(
+            "study runtime file '{}' cannot be combined with the legacy study data file '{}'; \
+             use one of them",
+            runtime_path.display(),
+            legacy_path.display()
+        ))
+        .with_hint(COMBINED_HINT));
+    }
+    let config = load_study_runtime_file(&runtime_path, LauncherMode::Docker, warnings)?;
+    let runtime = config.resolve(study, warnings);
+    let mut unknown: Vec<&str> = runtime
+        .docker_kwargs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !is_known_run_kwarg(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(Error::refused(format!(
+            "study runtime file '{}': docker_kwargs key(s) {} are not supported by the installed Docker SDK",
+            runtime_path.display(),
+            yaml::py_str_list(&unknown)
+        ))
+        .with_hint(SDK_KWARGS_HINT));
+    }
+    Ok(Some(runtime))
+}
+
+/// The v1 data mounts for `study` at launch (used only when there is no v2 file). No
+/// study, or a missing file (with a warning), gives no mounts; a bad file is Invalid.
+pub fn load_v1_mounts(parent_root: &Path, study: &str, warnings: &mut Vec<String>) -> Result<Vec<DataMount>> {
+    if !should_mount_study_data(Some(study)) {
+        return Ok(Vec::new());
+    }
+    let data = load_study_data_file(&parent_root.join(STUDY_DATA_FILE), warnings)?;
+    Ok(data.resolve_mounts(study, warnings))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,402 @@
-//! TODO
+//! The workspace layout and the path rules for everything berth mounts.
+//!
+//! berth checks paths where it can look: the *parent view* (`parent_root`), which is the
+//! workspace as berth itself reads it. The *host* path (the bind source the engine sees)
+//! is derived lexically from the configured host workspace.
+
+use crate::{Error, Result};
+use std::path::{Component, Path, PathBuf};
+
+/// Workspace children a job id may not take.
+pub const RESERVED_NAMES: [&str; 2] = ["startup", "local"];
+
+/// POSIX lexical normalisation (Python's `posixpath.normpath`): collapses `//` and `/./`,
+/// resolves `a/..`, drops a trailing `/`; `""` becomes `.`.
+pub fn normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".to_string();
+    }
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// Join container paths POSIX-style.
+pub fn join_posix(base: &str, child: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), child)
+}
+
+/// The host path of a workspace child, checked as upstream's `_safe_workspace_child_path`
+/// does (spec §10), with the filesystem checks done in the parent view berth can read:
+///
+/// 1. the child is a single, already-normalised path component;
+/// 2. unless allowed, it is not a reserved name (`startup`, `local`);
+/// 3. in the parent view, it does not resolve outside the workspace;
+/// 4. in the parent view, it is not itself a symlink.
+///
+/// A child that does not exist in the parent view passes 3 and 4. Returns the lexically
+/// normalised host path.
+pub fn safe_workspace_child_path(
+    host_workspace: &str,
+    child: &str,
+    allow_reserved: bool,
+    parent_root: &Path,
+) -> Result<String> {
+    let normalised = normpath(child);
+    if child.is_empty()
+        || child.starts_with('/')
+        || normalised != child
+        || matches!(normalised.as_str(), "" | "." | "..")
+        || normalised.contains('/')
+        || normalised.contains('\0')
+    {
+        return Err(Error::refused(format!(
+            "job workspace path must be a single workspace child: {}",
+            crate::pyval::shorten(&child.escape_debug().to_string(), 200)
+        ))
+        .with_hint("a job id must be one plain folder name, without '/', '.' or '..'"));
+    }
+    if !allow_reserved && RESERVED_NAMES.contains(&normalised.as_str()) {
+        return Err(Error::refused(format!(
+            "job workspace path uses reserved workspace name: {child}"
+        ))
+        .with_hint("'startup' and 'local' hold the site's kit and config; a job id may not take them"));
+    }
+    let parent_child = parent_root.join(&normalised);
+    if let (Ok(root_real), Ok(child_real)) = (parent_root.canonicalize(), parent_child.canonicalize()) {
+        if !child_real.starts_with(&root_real) {
+            return Err(
+                Error::refused(format!("job workspace path escapes workspace: {child}")).with_hint(format!(
+                    "{} resolves to {}",
+                    parent_child.display(),
+                    child_real.display()
+                )),
+            );
+        }
+    }
+    if parent_child
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(
+            Error::refused(format!("workspace child path must not be a symlink: {child}")).with_hint(
+                format!("replace the link {} with a real folder", parent_child.display()),
+            ),
+        );
+    }
+    Ok(normpath(&join_posix(host_workspace, &normalised)))
+}
+
+/// `path` with a leading `from` prefix (whole components) replaced by `to`; `None` when
+/// `path` does not start with `from`.
+pub fn replace_prefix(path: &Path, from: &Path, to: &str) -> Option<String> {
+    let rest = path.strip_prefix(from).ok()?;
+    let rest = rest.to_string_lossy();
+    Some(if rest.is_empty() {
+        to.to_string()
+    } else {
+        join_posix(to, &rest)
+    })
+}
+
+/// Host directories a job must never get a bind mount of: the root, system trees and the
+/// engine's own state and sockets.
+const FORBIDDEN_SOURCES: [&str; 18] = [
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/run",
+    "/var/lib/docker",
+];
+
+/// Trees under which no source may lie at all.
+const FORBIDDEN_TREES: [&str; 8] = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/etc",
+];
+
+/// Check a host path berth is asked to bind into a job container (a dataset, a secret
+/// mount, the shared-file directory). `field` names where it came from.
+///
+/// Refused: relative or unnormalised paths, system directories and the engine's trees,
+/// anything ending in `.sock` or that is a socket where berth can see it, and anything
+/// that overlaps the host workspace (which would expose other jobs or make `startup/`
+/// writable).
+pub fn check_mount_source(source: &str, field: &str, host_workspace: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::invalid(format!("{field} '{}' {why}", crate::pyval::shorten(source, 200)))
+            .with_hint("point it at a dedicated data or secret folder on the host")
+    };
+    if !source.starts_with('/') {
+        return Err(refuse("must be an absolute host path"));
+    }
+    if normpath(source) != source || source.contains('\0') {
+        return Err(refuse(
+            "must be a normalised absolute path (no '.', '..', '//' or trailing '/')",
+        ));
+    }
+    if FORBIDDEN_SOURCES.contains(&source)
+        || FORBIDDEN_TREES
+            .iter()
+            .any(|tree| Path::new(source).starts_with(tree))
+    {
+        return Err(refuse(
+            "is a system directory; berth does not mount it into a job",
+        ));
+    }
+    if source.ends_with(".sock") || is_socket(Path::new(source)) {
+        return Err(refuse("is a socket; berth does not mount sockets into a job"));
+    }
+    let ws = normpath(host_workspace);
+    if Path::new(source).starts_with(&ws) || Path::new(&ws).starts_with(source) {
+        return Err(refuse(&format!(
+            "overlaps the site workspace {ws}; jobs see only their own folder"
+        )));
+    }
+    Ok(())
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    path.metadata().is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Whether `inner` is `outer` or lies below it, by whole path components.
+pub fn is_within(inner: &str, outer: &str) -> bool {
+    Path::new(inner).starts_with(outer)
+}
+
+/// A path with symlinks resolved as far as it exists (`realpath`): the existing prefix is
+/// canonicalised and the rest is appended lexically.
+pub fn realpath_lenient(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => {
+                return path
+                    .components()
+                    .filter(|c| !matches!(c, Component::CurDir))
+                    .collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn nowhere() -> &'static Path {
+        Path::new("/nonexistent-berth-parent-root")
+    }
+
+    #[test]
+    fn normpath_matches_posixpath() {
+        for (input, want) in [
+            ("", "."),
+            ("job-1/", "job-1"),
+            ("./job", "job"),
+            ("a/../b", "b"),
+            ("..", ".."),
+            ("/..", "/"),
+            ("//a//b/./c/", "/a/b/c"),
+            ("a/b/../../..", ".."),
+        ] {
+            assert_eq!(normpath(input), want, "{input}");
+        }
+    }
+
+    // C009
+    #[test]
+    fn child_under_workspace() {
+        assert_eq!(
+            safe_workspace_child_path("/workspace", "job-1", false, nowhere()).unwrap(),
+            "/workspace/job-1"
+        );
+        assert_eq!(
+            safe_workspace_child_path("/workspace/", "job-1", false, nowhere()).unwrap(),
+            "/workspace/job-1"
+        );
+    }
+
+    // C010
+    #[test]
+    fn reserved_names_allowed_when_requested() {
+        for name in RESERVED_NAMES {
+            assert_eq!(
+                safe_workspace_child_path("/workspace", name, true, nowhere()).unwrap(),
+                format!("/workspace/{name}")
+            );
+        }
+    }
+
+    // C011, C012 and the other spellings of §10 step 1
+    #[test]
+    fn rejects_anything_but_a_single_child() {
+        for child in [
+            "../other",
+            "job-1/../job-2",
+            "job-1/",
+            "./job",
+            "/abs",
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\0b",
+        ] {
+            let e = safe_workspace_child_path("/workspace", child, false, nowhere()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Refused);
+            assert!(e.message().contains("single workspace child"), "{child}: {e}");
+        }
+    }
+
+    #[test]
+    fn odd_but_single_children_pass() {
+        for child in ["a..b", "job\\x", "job 1"] {
+            assert!(
+                safe_workspace_child_path("/workspace", child, false, nowhere()).is_ok(),
+                "{child}"
+            );
+        }
+    }
+
+    // C013
+    #[test]
+    fn rejects_reserved_name_by_default() {
+        let e = safe_workspace_child_path("/workspace", "local", false, nowhere()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert!(e.message().contains("reserved workspace name"));
+    }
+
+    // C014
+    #[test]
+    fn rejects_symlinked_child() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("workspace");
+        std::fs::create_dir_all(ws.join("job-2")).unwrap();
+        std::os::unix::fs::symlink(ws.join("job-2"), ws.join("job-1")).unwrap();
+        let e = safe_workspace_child_path(ws.to_str().unwrap(), "job-1", false, &ws).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert!(e.message().contains("must not be a symlink"), "{e}");
+    }
+
+    #[test]
+    fn rejects_child_that_escapes_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("workspace");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::create_dir_all(tmp.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("outside"), ws.join("job-1")).unwrap();
+        let e = safe_workspace_child_path(ws.to_str().unwrap(), "job-1", false, &ws).unwrap_err();
+        assert!(e.message().contains("escapes workspace"), "{e}");
+    }
+
+    #[test]
+    fn symlink_to_startup_is_refused_decision_12() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path();
+        std::fs::create_dir_all(ws.join("startup")).unwrap();
+        std::os::unix::fs::symlink(ws.join("startup"), ws.join("job-1")).unwrap();
+        let e = safe_workspace_child_path("/host/ws", "job-1", false, ws).unwrap_err();
+        assert!(e.message().contains("must not be a symlink"), "{e}");
+    }
+
+    #[test]
+    fn mount_sources_follow_policy() {
+        let ws = "/srv/nvflare/site-1";
+        assert!(check_mount_source("/data/train", "dataset", ws).is_ok());
+        for bad in [
+            "data/train",
+            "/data/../etc",
+            "/data/train/",
+            "/",
+            "/etc",
+            "/etc/ssl",
+            "/proc/1",
+            "/var/run/docker.sock",
+            "/run/user/1000",
+            "/srv/docker.sock",
+            "/srv/nvflare/site-1",
+            "/srv/nvflare/site-1/startup",
+            "/srv/nvflare",
+            "/var/lib/docker/volumes",
+        ] {
+            let e = check_mount_source(bad, "studies.s.datasets.d.source", ws).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Invalid, "{bad}");
+            assert!(e.message().contains("studies.s.datasets.d.source"), "{e}");
+        }
+        assert!(check_mount_source("/srv/nvflare/site-10", "d", ws).is_ok());
+    }
+
+    #[test]
+    fn prefix_replacement_is_by_component() {
+        assert_eq!(
+            replace_prefix(
+                Path::new("/ws/job/app_a/custom"),
+                Path::new("/ws"),
+                "/var/tmp/nvflare/workspace"
+            )
+            .as_deref(),
+            Some("/var/tmp/nvflare/workspace/job/app_a/custom")
+        );
+        assert_eq!(replace_prefix(Path::new("/ws2/x"), Path::new("/ws"), "/m"), None);
+    }
+
+    #[test]
+    fn realpath_lenient_resolves_the_existing_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().canonicalize().unwrap();
+        assert_eq!(realpath_lenient(&tmp.path().join("a/b")), real.join("a/b"));
+    }
+}

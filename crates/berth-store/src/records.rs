@@ -79,12 +79,82 @@ pub struct JobOutcome {
     pub recorded_at_ms: i64,
 }
 
+/// One launch and, once its end was observed, its outcome: a row of `berth ps --all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub launch: LaunchRecord,
+    pub outcome: Option<JobOutcome>,
+}
+
+impl HistoryEntry {
+    /// When the launch was recorded, in Unix milliseconds.
+    pub fn started_ms(&self) -> i64 {
+        self.launch.launched_at_ms
+    }
+
+    /// When the job ended, in Unix milliseconds: the engine's `FinishedAt` when it was read
+    /// and parses, else the time the outcome was recorded. `None` while no outcome exists.
+    pub fn finished_ms(&self) -> Option<i64> {
+        let outcome = self.outcome.as_ref()?;
+        Some(
+            outcome
+                .finished_at
+                .as_deref()
+                .and_then(crate::time::unix_ms_from_rfc3339)
+                .unwrap_or(outcome.recorded_at_ms),
+        )
+    }
+
+    /// Run time in milliseconds (never negative); `None` while no outcome exists.
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.finished_ms().map(|end| (end - self.started_ms()).max(0))
+    }
+
+    /// The job's return code, once known.
+    pub fn return_code(&self) -> Option<JobReturnCode> {
+        self.outcome.as_ref().map(|o| o.return_code)
+    }
+}
+
+/// Which launches a history query returns. Every field left `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchFilter {
+    pub site: Option<String>,
+    pub job_id: Option<String>,
+    pub role: Option<Role>,
+    /// Only launches at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Keep only launches that have (`Some(true)`) or lack (`Some(false)`) an outcome.
+    pub finished: Option<bool>,
+    /// At most this many, the newest ones (still returned oldest first).
+    pub limit: Option<usize>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state store {path}: {message}")]
     Io { path: String, message: String },
     #[error("state store {path} is corrupt: {message}")]
     Corrupt { path: String, message: String },
+    /// Another process held the store's write lock longer than the busy timeout.
+    #[error("state store {path} is busy: {message}")]
+    Busy { path: String, message: String },
+    /// The file is a database berth cannot use as it is (another program's, or a newer
+    /// schema). It is left untouched.
+    #[error("state store {path} cannot be used: {message}")]
+    Incompatible { path: String, message: String },
+}
+
+impl StoreError {
+    /// The store file the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            StoreError::Io { path, .. }
+            | StoreError::Corrupt { path, .. }
+            | StoreError::Busy { path, .. }
+            | StoreError::Incompatible { path, .. } => path,
+        }
+    }
 }
 
 /// Where the launcher records launches and outcomes. Implementations must make a write

@@ -1,0 +1,134 @@
+//! Site inputs shared by every command: the launcher config, the site's name and role,
+//! and where berth reads the workspace.
+
+use berth_core::args::Role;
+use berth_core::config::{parse_config_text, SiteConfig};
+use berth_core::pyval::{self, Map};
+use berth_core::{Error, WORKSPACE_ENV, WORKSPACE_MOUNT};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// The largest input file berth reads (config, meta.json, args): anything bigger is not a
+/// job description.
+pub const MAX_INPUT_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct SiteArgs {
+    /// NVFlare `local/resources.json`, or a JSON object of the launcher args.
+    #[arg(long, value_name = "FILE", env = "BERTH_CONFIG")]
+    pub config: PathBuf,
+    /// The site's name (the parent container's name on the Docker network).
+    #[arg(long, value_name = "NAME", env = "BERTH_SITE")]
+    pub site: String,
+    /// client or server; taken from the component class when not given.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Where berth reads the workspace (study files, local/custom, job folders).
+    /// Default: /var/tmp/nvflare/workspace when it exists, else the host workspace.
+    #[arg(long, value_name = "DIR")]
+    pub parent_root: Option<PathBuf>,
+}
+
+/// The loaded, validated site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub config: SiteConfig,
+    pub name: String,
+    pub role: Role,
+    pub parent_root: PathBuf,
+}
+
+/// Read a small text input file, naming it in every error.
+pub fn read_input(path: &Path, what: &str) -> Result<String, Error> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::invalid(format!("cannot read {what} '{}': {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::invalid(format!(
+            "{what} '{}' is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(Error::invalid(format!(
+            "{what} '{}' is {} bytes; berth reads at most {MAX_INPUT_BYTES}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(format!("cannot read {what} '{}': {e}", path.display())))
+}
+
+/// Read a JSON object file (meta.json and the like).
+pub fn read_json_object(path: &Path, what: &str) -> Result<Map, Error> {
+    let text = read_input(path, what)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(format!("could not parse {what} '{}': {e}", path.display())))?;
+    match value {
+        serde_json::Value::Object(m) => Ok(m),
+        other => Err(Error::invalid(format!(
+            "{what} '{}' must be a JSON object, got {}",
+            path.display(),
+            pyval::type_name(&other)
+        ))),
+    }
+}
+
+/// NVFlare participant names: a letter or digit, then letters, digits, '.', '_' or '-'.
+pub fn check_site_name(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("site name '{}' is not a valid participant name", name.escape_debug()))
+            .with_hint("use the site's name from the project: letters, digits, '.', '_' and '-', starting with a letter or digit"))
+    }
+}
+
+impl SiteArgs {
+    pub fn load(&self) -> anyhow::Result<Site> {
+        check_site_name(&self.site)?;
+        let origin = self.config.display().to_string();
+        let text = read_input(&self.config, "config")?;
+        let section = parse_config_text(&text, &origin)?;
+        let env_ws = std::env::var(WORKSPACE_ENV).ok();
+        let config = SiteConfig::from_args(&section.args, env_ws)
+            .map_err(|e| e.context(format!("config '{origin}'")))?;
+        let role = match (&self.role, section.role) {
+            (Some(r), _) => r.parse::<Role>()?,
+            (None, Some(r)) => r,
+            (None, None) => {
+                return Err(
+                    Error::invalid("the site's role is unknown: the config is a plain args object")
+                        .with_hint("pass --role client or --role server")
+                        .into(),
+                )
+            }
+        };
+        let parent_root = match &self.parent_root {
+            Some(p) => p.clone(),
+            None if Path::new(WORKSPACE_MOUNT).is_dir() => PathBuf::from(WORKSPACE_MOUNT),
+            None => config
+                .workspace
+                .as_deref()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(WORKSPACE_MOUNT)),
+        };
+        if self.parent_root.is_some() && !parent_root.is_dir() {
+            return Err(Error::invalid(format!(
+                "--parent-root '{}' is not a directory",
+                parent_root.display()
+            ))
+            .into());
+        }
+        Ok(Site {
+            config,
+            name: self.site.clone(),
+            role,
+            parent_root,
+        })
+    }
+}
