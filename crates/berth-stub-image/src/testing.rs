@@ -1,0 +1,244 @@
+//! Support for tests that need a real engine.
+//!
+//! - [`engine_or_skip`]: the engine, or `None` (and a line saying why) when none is
+//!   reachable. With `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine is a panic instead.
+//! - [`unique_name`]: `berth-test-<pid>-<counter>-<random>`, so parallel tests and parallel
+//!   test binaries never collide.
+//! - [`Cleanup`]: remembers the containers, images and networks a test creates and removes
+//!   them on drop, also when the test panics. Drop works inside or outside a tokio runtime.
+
+use crate::rootfs_tar;
+use berth_engine::docker::DockerRuntime;
+use berth_engine::{ContainerRuntime, EngineError};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Set to `1` to make a missing engine fail the tests instead of skipping them.
+pub const REQUIRE_ENV: &str = "BERTH_REQUIRE_DOCKER";
+
+/// Every name [`unique_name`] makes starts with this.
+pub const TEST_PREFIX: &str = "berth-test-";
+
+/// The engine from `DOCKER_HOST` or the local socket, after a successful ping; `None` when
+/// it cannot be reached and [`REQUIRE_ENV`] is not `1` (prints why), a panic when it is.
+///
+/// Blocking: it pings on a thread of its own, so it may be called from sync or async code.
+pub fn engine_or_skip() -> Option<DockerRuntime> {
+    let required = std::env::var(REQUIRE_ENV).map(|v| v == "1").unwrap_or(false);
+    let checked = std::thread::spawn(check_engine)
+        .join()
+        .unwrap_or_else(|_| Err("the engine check panicked".to_string()));
+    match checked {
+        Ok(rt) => Some(rt),
+        Err(why) if required => panic!("{REQUIRE_ENV}=1 but no usable container engine: {why}"),
+        Err(why) => {
+            eprintln!("skipping: no usable container engine ({why}); set {REQUIRE_ENV}=1 to fail instead");
+            None
+        }
+    }
+}
+
+fn check_engine() -> Result<DockerRuntime, String> {
+    let rt = DockerRuntime::from_env().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime
+        .block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), rt.ping())
+                .await
+                .map_err(|_| format!("{} did not answer within 10 s", rt.endpoint()))?
+                .map_err(|e| e.to_string())
+        })
+        .map(|_| ())?;
+    // A fresh client, so nothing of the check's runtime is carried into the caller's.
+    DockerRuntime::connect(&rt.endpoint()).map_err(|e| e.to_string())
+}
+
+/// `berth-test-<pid>-<counter>-<random>`, with `kind` appended (`-c`, `-net`, ...) when not
+/// empty. Lower case, valid as a container, network or image repository name.
+pub fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(n);
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    let random = hasher.finish() & 0xff_ffff;
+    let base = format!("{TEST_PREFIX}{}-{n}-{random:06x}", std::process::id());
+    if kind.is_empty() {
+        base
+    } else {
+        format!("{base}-{kind}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Object {
+    Container(String),
+    Image(String),
+    Network(String),
+}
+
+/// Removes, on drop, every Docker object registered with it: containers first (forced),
+/// then networks, then images. Objects already gone are fine.
+#[derive(Debug)]
+pub struct Cleanup {
+    endpoint: String,
+    objects: Mutex<Vec<Object>>,
+}
+
+impl Cleanup {
+    pub fn new(rt: &DockerRuntime) -> Self {
+        Self {
+            endpoint: rt.endpoint(),
+            objects: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn push(&self, object: Object) {
+        let mut objects = self
+            .objects
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !objects.contains(&object) {
+            objects.push(object);
+        }
+    }
+
+    /// Registers a container name or id; returns it.
+    pub fn container(&self, name: &str) -> String {
+        self.push(Object::Container(name.to_string()));
+        name.to_string()
+    }
+
+    /// Registers an image tag; returns it.
+    pub fn image(&self, tag: &str) -> String {
+        self.push(Object::Image(tag.to_string()));
+        tag.to_string()
+    }
+
+    /// Registers a network name; returns it.
+    pub fn network(&self, name: &str) -> String {
+        self.push(Object::Network(name.to_string()));
+        name.to_string()
+    }
+
+    /// A fresh unique container name, registered.
+    pub fn container_name(&self) -> String {
+        self.container(&unique_name("c"))
+    }
+
+    /// Creates a network with a fresh unique name, registered; returns the name.
+    pub async fn new_network(&self, rt: &DockerRuntime) -> Result<String, EngineError> {
+        let name = self.network(&unique_name("net"));
+        rt.create_network(&name).await?;
+        Ok(name)
+    }
+
+    /// Imports the stub image under a fresh unique tag, registered; returns the tag.
+    pub async fn new_stub_image(&self, rt: &DockerRuntime) -> Result<String, EngineError> {
+        let tag = self.image(&format!("{}:latest", unique_name("img")));
+        rt.import_image(rootfs_tar(), &tag).await?;
+        Ok(tag)
+    }
+
+    fn take_ordered(&self) -> Vec<Object> {
+        let mut objects = std::mem::take(&mut *self.objects.lock().unwrap_or_else(|p| p.into_inner()));
+        objects.reverse();
+        let rank = |o: &Object| match o {
+            Object::Container(_) => 0,
+            Object::Network(_) => 1,
+            Object::Image(_) => 2,
+        };
+        objects.sort_by_key(rank);
+        objects
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let objects = self.take_ordered();
+        if objects.is_empty() {
+            return;
+        }
+        let endpoint = self.endpoint.clone();
+        // A thread of its own: Drop may run inside a runtime, where blocking on another one
+        // would panic.
+        let leftovers = std::thread::spawn(move || remove_all(&endpoint, objects))
+            .join()
+            .unwrap_or_default();
+        for object in leftovers {
+            remove_with_cli(&object);
+        }
+    }
+}
+
+/// Removes through the engine API; returns what could not be removed that way.
+fn remove_all(endpoint: &str, objects: Vec<Object>) -> Vec<Object> {
+    let Ok(rt) = DockerRuntime::connect(endpoint) else {
+        return objects;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return objects;
+    };
+    runtime.block_on(async {
+        let mut left = Vec::new();
+        for object in objects {
+            let removal = async {
+                match &object {
+                    Object::Container(name) => rt.remove(name, true).await,
+                    Object::Network(name) => rt.remove_network(name).await,
+                    Object::Image(tag) => rt.remove_image(tag).await,
+                }
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(60), removal).await {
+                Ok(Ok(())) | Ok(Err(EngineError::NotFound(_))) => {}
+                Ok(Err(e)) => {
+                    eprintln!("cleanup: {object:?}: {e}");
+                    left.push(object);
+                }
+                Err(_) => left.push(object),
+            }
+        }
+        left
+    })
+}
+
+/// The last resort: the `docker` command, when it is installed.
+fn remove_with_cli(object: &Object) {
+    let args: Vec<&str> = match object {
+        Object::Container(name) => vec!["rm", "-f", "-v", name],
+        Object::Network(name) => vec!["network", "rm", name],
+        Object::Image(tag) => vec!["rmi", "-f", tag],
+    };
+    match std::process::Command::new("docker").args(&args).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => eprintln!(
+            "cleanup: docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => eprintln!("cleanup: could not remove {object:?}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let a = unique_name("c");
+        let b = unique_name("c");
+        assert_ne!(a, b);
+        assert!(a.starts_with(TEST_PREFIX) && a.ends_with("-c"));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    }
+}
