@@ -2,6 +2,8 @@
 //! to their end.
 
 mod commands;
+mod context;
+mod output;
 mod site;
 
 use clap::{Parser, Subcommand};
@@ -22,12 +24,33 @@ struct Cli {
 enum Command {
     /// Validate a job's inputs and print the container plan; contacts no engine.
     Plan(commands::plan::PlanCmd),
+    /// Plan, create and start a job's container, and wait until it runs.
+    Launch(commands::lifecycle::LaunchCmd),
+    /// Block until a job ends; the exit status is its return code (0, 1, 9, ...).
+    Wait(commands::lifecycle::JobRef),
+    /// One look at a job: its state, and its outcome once it ended.
+    Status(commands::lifecycle::JobRef),
+    /// Stop a job at once and remove its container; it ends ABORTED.
+    Stop(commands::lifecycle::JobRef),
+    /// The site's job containers; with --all, past jobs and their outcomes.
+    Ps(commands::ps::PsCmd),
+    /// Check the engine, network, workspace, study files and images a site needs.
+    Doctor(commands::doctor::DoctorCmd),
+    /// Run a small site end to end on the local engine.
+    Demo(commands::demo::DemoCmd),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Plan(cmd) => commands::plan::run(cmd),
+        Command::Launch(cmd) => commands::lifecycle::launch(cmd),
+        Command::Wait(cmd) => commands::lifecycle::wait(cmd),
+        Command::Status(cmd) => commands::lifecycle::status(cmd),
+        Command::Stop(cmd) => commands::lifecycle::stop(cmd),
+        Command::Ps(cmd) => commands::ps::run(cmd),
+        Command::Doctor(cmd) => commands::doctor::run(cmd),
+        Command::Demo(cmd) => commands::demo::run(cmd),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),

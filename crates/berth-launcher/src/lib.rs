@@ -1,1 +1,23 @@
 //! berth-launcher: the job lifecycle.
+//!
+//! [`Launcher::launch`] turns a [`berth_core::plan::ContainerPlan`] into a running
+//! container and a [`JobHandle`]; the launcher's single event task detects every job's
+//! end, records its outcome in the [`berth_store::OutcomeStore`] and only then removes the
+//! container. [`BlockingLauncher`] wraps it for callers that are not async.
+//!
+//! Concurrency model: one background task per launcher holds one engine event
+//! subscription (filtered by berth's managed label and the site) and spawns a short task
+//! per observed end; handles share per-job state behind a mutex and a `watch` channel.
+//! No thread, connection or polling loop per job.
+
+mod blocking;
+mod handle;
+mod launcher;
+mod settings;
+mod shared;
+mod watcher;
+
+pub use blocking::{BlockingJobHandle, BlockingLauncher};
+pub use handle::JobHandle;
+pub use launcher::Launcher;
+pub use settings::LauncherSettings;

@@ -1,0 +1,81 @@
+//! What the lifecycle commands share: the engine, the site's state store and a launcher.
+
+use crate::site::Site;
+use berth_core::Error;
+use berth_engine::docker::DockerRuntime;
+use berth_launcher::{BlockingLauncher, LauncherSettings};
+use berth_store::{default_path, SqliteStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The launcher settings a site's config gives.
+pub fn launcher_settings(site: &Site) -> LauncherSettings {
+    let mut s = LauncherSettings::new(site.name.clone());
+    s.network = site.config.network.clone();
+    s.start_timeout = site.config.timeout.map(Duration::from_secs_f64);
+    s.allow_pull = site.config.pull_missing_images;
+    s.keep_failed_for = (site.config.keep_failed_containers_hours > 0.0)
+        .then(|| Duration::from_secs_f64(site.config.keep_failed_containers_hours * 3600.0));
+    s
+}
+
+/// The site's state store, under the workspace as berth reads it; a rebuilt store is
+/// reported on stderr.
+pub fn open_store(site: &Site) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = default_path(&site.parent_root);
+    let (store, report) = SqliteStore::open(&path).map_err(|e| {
+        Error::refused(format!("cannot open the state store: {e}"))
+            .with_hint("berth keeps it at <workspace>/.berth/state.db; check that berth may write there")
+    })?;
+    if let Some(notice) = report.notice() {
+        eprintln!("warning: {notice}");
+    }
+    Ok(Arc::new(store))
+}
+
+/// The engine from `DOCKER_HOST` or the local socket. Contacts nothing yet.
+pub fn engine() -> anyhow::Result<DockerRuntime> {
+    DockerRuntime::from_env().map_err(|e| {
+        Error::refused(format!("cannot connect to Docker daemon: {e}"))
+            .with_hint("is the engine running? check DOCKER_HOST or /var/run/docker.sock")
+            .into()
+    })
+}
+
+/// Everything a lifecycle command needs.
+pub struct Ctx {
+    pub site: Site,
+    pub store: Arc<SqliteStore>,
+    pub runtime: Arc<DockerRuntime>,
+    pub launcher: BlockingLauncher,
+}
+
+impl Ctx {
+    pub fn new(site: Site) -> anyhow::Result<Self> {
+        let store = open_store(&site)?;
+        let runtime = Arc::new(engine()?);
+        let launcher = BlockingLauncher::new(runtime.clone(), launcher_settings(&site), store.clone())?;
+        Ok(Self {
+            site,
+            store,
+            runtime,
+            launcher,
+        })
+    }
+
+    /// Run one engine call outside the launcher (listing, logs) on a small runtime of its own.
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> anyhow::Result<F::Output> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(rt.block_on(fut))
+    }
+
+    /// The label filters that select this site's containers.
+    pub fn site_filters(&self) -> Vec<berth_engine::LabelFilter> {
+        vec![
+            berth_engine::LabelFilter::eq(berth_core::labels::MANAGED, "true"),
+            berth_engine::LabelFilter::eq(berth_core::labels::SITE, &self.site.name),
+        ]
+    }
+}

@@ -1,0 +1,115 @@
+//! The JSON shapes berth prints for jobs and outcomes.
+
+use berth_core::JobReturnCode;
+use berth_store::{HistoryEntry, JobOutcome};
+use serde_json::{json, Value};
+
+/// An outcome as printed by `wait`, `status` and `stop`.
+pub fn outcome_json(outcome: &JobOutcome) -> Value {
+    json!({
+        "return_code": outcome.return_code.code(),
+        "return_code_name": outcome.return_code.name(),
+        "exit_code": outcome.exit_code,
+        "oom_killed": outcome.oom_killed,
+        "finished_at": outcome.finished_at,
+        "observed_by": outcome.observed_by.as_str(),
+    })
+}
+
+/// A job line: who, where, and its state or outcome.
+pub fn job_json(
+    site: &str,
+    job_id: &str,
+    container_id: &str,
+    container_name: &str,
+    state: &str,
+    outcome: Option<&JobOutcome>,
+) -> Value {
+    json!({
+        "site": site,
+        "job_id": job_id,
+        "container_id": container_id,
+        "container_name": container_name,
+        "state": state,
+        "outcome": outcome.map(outcome_json),
+    })
+}
+
+/// A history row for `ps --all --json`.
+pub fn history_json(entry: &HistoryEntry) -> Value {
+    let l = &entry.launch;
+    json!({
+        "job_id": l.job_id,
+        "site": l.site,
+        "role": l.role.as_str(),
+        "image": l.image,
+        "container_id": l.container_id,
+        "container_name": l.container_name,
+        "started_ms": entry.started_ms(),
+        "finished_ms": entry.finished_ms(),
+        "duration_ms": entry.finished_ms().map(|f| f - entry.started_ms()),
+        "outcome": entry.outcome.as_ref().map(outcome_json),
+    })
+}
+
+/// The process exit status for a return code (`berth wait`).
+pub fn exit_status(code: JobReturnCode) -> i32 {
+    code.code()
+}
+
+/// Milliseconds as a short human duration (`1.2s`, `3m04s`, `2h05m`).
+pub fn human_duration(ms: i64) -> String {
+    let secs = ms as f64 / 1000.0;
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else if secs < 3600.0 {
+        format!("{}m{:02}s", (secs / 60.0) as i64, (secs % 60.0) as i64)
+    } else {
+        format!(
+            "{}h{:02}m",
+            (secs / 3600.0) as i64,
+            ((secs % 3600.0) / 60.0) as i64
+        )
+    }
+}
+
+/// Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS`.
+pub fn human_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_well() {
+        assert_eq!(human_time(0), "1970-01-01 00:00:00");
+        assert_eq!(human_time(1_795_000_000_000), "2026-11-18 09:46:40");
+        assert_eq!(human_duration(1234), "1.2s");
+        assert_eq!(human_duration(184_000), "3m04s");
+        assert_eq!(human_duration(7_500_000), "2h05m");
+    }
+}

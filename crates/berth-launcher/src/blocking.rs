@@ -1,0 +1,136 @@
+//! A blocking facade for callers that are not async (the CLI, the Python package).
+//!
+//! [`BlockingLauncher`] owns a small multi-thread tokio runtime (a fixed two worker
+//! threads); the launcher's event task runs there, so jobs are followed between calls.
+//! Do not call these methods from inside an async context: they block the thread.
+
+use crate::{JobHandle, Launcher, LauncherSettings};
+use berth_core::plan::ContainerPlan;
+use berth_core::{DockerStatus, JobReturnCode, Result};
+use berth_engine::ContainerRuntime;
+use berth_store::{JobOutcome, OutcomeStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Worker threads of the facade's runtime: the event task and a few short settle tasks.
+const WORKER_THREADS: usize = 2;
+
+/// [`Launcher`] with blocking methods.
+pub struct BlockingLauncher {
+    // Dropped before the runtime it runs on.
+    launcher: Launcher,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for BlockingLauncher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingLauncher")
+            .field("launcher", &self.launcher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockingLauncher {
+    /// Builds the runtime; contacts no engine.
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        settings: LauncherSettings,
+        store: Arc<dyn OutcomeStore>,
+    ) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKER_THREADS)
+            .thread_name("berth-launcher")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            launcher: Launcher::new(runtime, settings, store),
+            rt: Arc::new(rt),
+        })
+    }
+
+    pub fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+
+    pub fn launch(&self, plan: ContainerPlan) -> Result<BlockingJobHandle> {
+        let handle = self.rt.block_on(self.launcher.launch(plan))?;
+        Ok(self.wrap(handle))
+    }
+
+    pub fn attach(&self, what: &str) -> Result<BlockingJobHandle> {
+        let handle = self.rt.block_on(self.launcher.attach(what))?;
+        Ok(self.wrap(handle))
+    }
+
+    fn wrap(&self, handle: JobHandle) -> BlockingJobHandle {
+        BlockingJobHandle {
+            handle,
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+/// [`JobHandle`] with blocking methods. Cheap to clone.
+#[derive(Clone)]
+pub struct BlockingJobHandle {
+    handle: JobHandle,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for BlockingJobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.handle.fmt(f)
+    }
+}
+
+impl BlockingJobHandle {
+    pub fn handle(&self) -> &JobHandle {
+        &self.handle
+    }
+
+    pub fn container_id(&self) -> &str {
+        self.handle.container_id()
+    }
+
+    pub fn container_name(&self) -> &str {
+        self.handle.container_name()
+    }
+
+    pub fn job_id(&self) -> &str {
+        self.handle.job_id()
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.handle.timeout()
+    }
+
+    pub fn terminal_state(&self) -> Option<JobReturnCode> {
+        self.handle.terminal_state()
+    }
+
+    pub fn outcome(&self) -> Option<JobOutcome> {
+        self.handle.outcome()
+    }
+
+    pub fn poll(&self) -> JobReturnCode {
+        self.rt.block_on(self.handle.poll())
+    }
+
+    pub fn wait(&self) -> JobReturnCode {
+        self.rt.block_on(self.handle.wait())
+    }
+
+    /// [`JobHandle::wait`] for at most `limit`: `None` when the job has not ended by then.
+    pub fn wait_timeout(&self, limit: Duration) -> Option<JobReturnCode> {
+        self.rt
+            .block_on(async { tokio::time::timeout(limit, self.handle.wait()).await.ok() })
+    }
+
+    pub fn terminate(&self) -> JobReturnCode {
+        self.rt.block_on(self.handle.terminate())
+    }
+
+    pub fn enter_states(&self, states: &[DockerStatus]) -> bool {
+        self.rt.block_on(self.handle.enter_states(states))
+    }
+}

@@ -1,0 +1,387 @@
+//! [`Launcher`]: engine checks, launch and attach.
+
+use crate::handle::JobHandle;
+use crate::settings::LauncherSettings;
+use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Shared};
+use crate::watcher;
+use berth_core::plan::ContainerPlan;
+use berth_core::{labels, DockerStatus, Error, JobReturnCode, Result};
+use berth_engine::{ContainerRuntime, EngineError};
+use berth_store::{JobOutcome, LaunchRecord, ObservedBy, OutcomeStore};
+use std::sync::Arc;
+
+/// Launches a site's job containers and follows them to their end.
+///
+/// Construction contacts no engine. The first launch pings the engine and checks the
+/// site network (spec §8), caching the result only after success. One background event
+/// task per launcher (started on the first launch or attach, on the caller's tokio
+/// runtime) detects every job's end. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Launcher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cancelling a launch (dropping its future) after the container exists terminates the
+/// container, as upstream terminates on any exception during the start handshake.
+struct TerminateOnDrop(Option<JobHandle>);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    handle.terminate().await;
+                });
+            }
+        }
+    }
+}
+
+fn creating(job_id: &str, e: impl std::fmt::Display) -> Error {
+    Error::refused(format!("error creating container for job {job_id}: {e}"))
+}
+
+fn label(plan: &ContainerPlan, key: &str) -> Option<String> {
+    plan.create.get("Labels")?.get(key)?.as_str().map(str::to_string)
+}
+
+impl Launcher {
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        settings: LauncherSettings,
+        store: Arc<dyn OutcomeStore>,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                runtime,
+                settings,
+                store,
+                jobs: Default::default(),
+                events_connected: tokio::sync::watch::Sender::new(false),
+                watcher: Default::default(),
+                engine_checked: tokio::sync::Mutex::new(EngineChecked::default()),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &LauncherSettings {
+        &self.shared.settings
+    }
+
+    /// Jobs this launcher follows that have not ended yet.
+    pub fn running_jobs(&self) -> Vec<JobHandle> {
+        lock(&self.shared.jobs)
+            .values()
+            .map(|state| JobHandle {
+                state: state.clone(),
+                shared: self.shared.clone(),
+            })
+            .collect()
+    }
+
+    /// Ping (and with `network`, check the site network). Spec §8's errors; the result is
+    /// cached only after success, so a failure is retried next time.
+    async fn check_engine(&self, network: bool) -> Result<()> {
+        let mut checked = self.shared.engine_checked.lock().await;
+        if !checked.pinged {
+            self.shared
+                .runtime
+                .ping()
+                .await
+                .map_err(|e| Error::refused(format!("cannot connect to Docker daemon: {e}")))?;
+            checked.pinged = true;
+        }
+        if network && !checked.network {
+            let n = &self.shared.settings.network;
+            match self.shared.runtime.network_exists(n).await {
+                Ok(true) => checked.network = true,
+                Ok(false) | Err(EngineError::NotFound(_)) => {
+                    return Err(Error::refused(format!(
+                        "Docker network '{n}' does not exist. Create it with: docker network create {n}"
+                    ))
+                    .with_hint(format!("docker network create {n}")))
+                }
+                Err(e) => {
+                    return Err(Error::refused(format!(
+                        "error checking Docker network '{n}': {e}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Create, start and wait for `running` (spec §5 steps 23–27, DESIGN decisions 1, 5, 6).
+    ///
+    /// Always returns a handle when it returns `Ok`: a container that does not reach
+    /// `running` within the start timeout is terminated and its handle returned; one that
+    /// ends before `running` is seen has its outcome recorded and is returned as such.
+    /// Errors are `Refused`: engine unreachable, network or image missing, a running
+    /// container of the same name, or an engine failure on create or start.
+    pub async fn launch(&self, plan: ContainerPlan) -> Result<JobHandle> {
+        let settings = &self.shared.settings;
+        let job_id = plan.job_id.clone();
+        if plan.site != settings.site {
+            return Err(Error::invalid(format!(
+                "plan for job {job_id} is for site '{}', but this launcher runs site '{}'",
+                plan.site, settings.site
+            )));
+        }
+        if label(&plan, labels::MANAGED).as_deref() != Some("true")
+            || label(&plan, labels::SITE).as_deref() != Some(settings.site.as_str())
+        {
+            return Err(Error::invalid(format!(
+                "plan for job {job_id} lacks berth's labels ({} and {}); its end could not be followed",
+                labels::MANAGED,
+                labels::SITE
+            )));
+        }
+        self.check_engine(true).await?;
+        watcher::ensure_started(&self.shared);
+        self.ensure_image(&plan).await?;
+        self.clear_leftover(&plan).await?;
+
+        let runtime = &self.shared.runtime;
+        let container_id = match runtime
+            .create(&plan.name, &plan.create, plan.platform.as_deref())
+            .await
+        {
+            Ok(id) => id,
+            Err(EngineError::NotFound(m)) => {
+                return Err(Error::refused(format!(
+                    "image '{}' not found for job {job_id}: {m}",
+                    plan.image
+                )))
+            }
+            Err(e) => return Err(creating(&job_id, e)),
+        };
+        let state = Arc::new(HandleState::new(
+            &job_id,
+            &container_id,
+            &plan.name,
+            settings.start_timeout,
+        ));
+        let handle = JobHandle {
+            state: state.clone(),
+            shared: self.shared.clone(),
+        };
+        let mut guard = TerminateOnDrop(Some(handle.clone()));
+        let record = LaunchRecord {
+            job_id: job_id.clone(),
+            site: plan.site.clone(),
+            role: plan.role,
+            container_id: container_id.clone(),
+            container_name: plan.name.clone(),
+            image: plan.image.clone(),
+            plan_digest: label(&plan, labels::PLAN_DIGEST).unwrap_or_default(),
+            workspace: label(&plan, labels::WORKSPACE).unwrap_or_default(),
+            launched_at_ms: now_ms(),
+        };
+        if let Err(e) = self.shared.store.record_launch(&record) {
+            guard.0 = None;
+            self.shared.remove_container(&state).await;
+            return Err(Error::refused(format!(
+                "cannot record the launch of job {job_id} in the state store: {e}"
+            )));
+        }
+        self.shared.track(state.clone());
+        if let Err(e) = runtime.start(&container_id).await {
+            guard.0 = None;
+            handle.terminate().await;
+            return Err(creating(&job_id, e));
+        }
+        tracing::info!(job_id = %job_id, container = %plan.name, image = %plan.image, "started");
+        if !handle.enter_states(&[DockerStatus::Running]).await {
+            tracing::warn!(job_id = %job_id, container = %plan.name,
+                state = ?handle.terminal_state(), "container did not reach running");
+        }
+        guard.0 = None;
+        Ok(handle)
+    }
+
+    /// The image must be present; pulled only when the site allows it.
+    async fn ensure_image(&self, plan: &ContainerPlan) -> Result<()> {
+        let (image, job_id) = (&plan.image, &plan.job_id);
+        let runtime = &self.shared.runtime;
+        let present = runtime
+            .image_exists(image)
+            .await
+            .map_err(|e| creating(job_id, format!("cannot check image '{image}': {e}")))?;
+        if present {
+            return Ok(());
+        }
+        if !self.shared.settings.allow_pull {
+            return Err(
+                Error::refused(format!("image '{image}' not found for job {job_id}")).with_hint(format!(
+                    "berth does not pull images: load it on this host (docker load -i <file>, or docker \
+                     pull {image}), or allow pulling in the site config (allow_pull)"
+                )),
+            );
+        }
+        tracing::info!(image = %image, "pulling missing image");
+        runtime.pull_image(image).await.map_err(|e| match e {
+            EngineError::NotFound(m) => {
+                Error::refused(format!("image '{image}' not found for job {job_id}: {m}"))
+            }
+            e => creating(job_id, format!("cannot pull image '{image}': {e}")),
+        })
+    }
+
+    /// DESIGN decision 6: a stopped leftover of the same name is recorded (if it is
+    /// berth's) and removed; a running one refuses the launch.
+    async fn clear_leftover(&self, plan: &ContainerPlan) -> Result<()> {
+        let shared = &self.shared;
+        let job_id = &plan.job_id;
+        let st = match shared.runtime.inspect(&plan.name).await {
+            Ok(st) => st,
+            Err(EngineError::NotFound(_)) => return Ok(()),
+            Err(e) => {
+                return Err(creating(
+                    job_id,
+                    format!("cannot inspect container '{}': {e}", plan.name),
+                ))
+            }
+        };
+        let status = DockerStatus::parse(&st.status);
+        if matches!(
+            status,
+            DockerStatus::Running | DockerStatus::Restarting | DockerStatus::Paused
+        ) {
+            return Err(Error::refused(format!(
+                "container '{}' for job {job_id} is already {}",
+                plan.name, st.status
+            ))
+            .with_hint(format!(
+                "stop it first: berth stop {job_id} (or docker rm -f {})",
+                plan.name
+            )));
+        }
+        if let Some(h) = shared.tracked(&st.id) {
+            // Our own earlier launch of this job, not yet settled.
+            shared.settle(&h, ObservedBy::Inspect, OnMissing::Decide).await;
+        } else if st.labels.get(labels::MANAGED).map(String::as_str) == Some("true") {
+            let outcome = JobOutcome {
+                job_id: st
+                    .labels
+                    .get(labels::JOB_ID)
+                    .cloned()
+                    .unwrap_or_else(|| job_id.clone()),
+                container_id: st.id.clone(),
+                return_code: status.return_code(st.exit_code).unwrap_or(JobReturnCode::Aborted),
+                exit_code: st.exit_code,
+                oom_killed: st.oom_killed,
+                finished_at: st.finished_at.clone(),
+                observed_by: ObservedBy::Recovery,
+                recorded_at_ms: now_ms(),
+            };
+            shared.store.record_outcome(&outcome).map_err(|e| {
+                Error::refused(format!(
+                    "cannot record the outcome of leftover container '{}' of job {job_id}: {e}",
+                    plan.name
+                ))
+            })?;
+            tracing::info!(job_id = %job_id, container = %plan.name, status = %st.status,
+                return_code = %outcome.return_code, "recorded a leftover container");
+        }
+        match shared.runtime.remove(&st.id, true).await {
+            Ok(()) | Err(EngineError::NotFound(_)) | Err(EngineError::Conflict(_)) => Ok(()),
+            Err(e) => Err(creating(
+                job_id,
+                format!("cannot remove leftover container '{}': {e}", plan.name),
+            )),
+        }
+    }
+
+    /// A handle for a job this process did not launch (or launched earlier), found by
+    /// berth's labels: `what` is a container id (or unique prefix), a container name, or a
+    /// job id. A container already gone whose outcome the store holds gives a terminal
+    /// handle. Pings the engine on first use; never checks the network.
+    pub async fn attach(&self, what: &str) -> Result<JobHandle> {
+        self.check_engine(false).await?;
+        watcher::ensure_started(&self.shared);
+        let shared = &self.shared;
+        let known = lock(&shared.jobs)
+            .values()
+            .find(|h| h.container_id == what || h.container_name == what || h.job_id == what)
+            .cloned();
+        if let Some(state) = known {
+            return Ok(JobHandle {
+                state,
+                shared: shared.clone(),
+            });
+        }
+        let listed = shared
+            .runtime
+            .list(&shared.site_filters(), true)
+            .await
+            .map_err(|e| {
+                Error::refused(format!(
+                    "cannot list the containers of site '{}': {e}",
+                    shared.settings.site
+                ))
+            })?;
+        let found = listed
+            .iter()
+            .filter(|c| {
+                c.id == what
+                    || (what.len() >= 4 && c.id.starts_with(what))
+                    || c.name == what
+                    || c.labels.get(labels::JOB_ID).map(String::as_str) == Some(what)
+            })
+            .max_by_key(|c| c.created);
+        let Some(c) = found else {
+            if let Ok(Some(outcome)) = shared.store.outcome(what) {
+                let state = Arc::new(HandleState::new(
+                    &outcome.job_id,
+                    what,
+                    "",
+                    shared.settings.start_timeout,
+                ));
+                let _ = state.terminal.send_replace(Some(outcome.return_code));
+                lock(&state.inner).outcome = Some(outcome);
+                return Ok(JobHandle {
+                    state,
+                    shared: shared.clone(),
+                });
+            }
+            return Err(Error::refused(format!(
+                "no container of job '{what}' found for site '{}'",
+                shared.settings.site
+            ))
+            .with_hint("berth ps --all lists the site's jobs and past outcomes"));
+        };
+        let job_id = c.labels.get(labels::JOB_ID).cloned().unwrap_or_default();
+        let state = shared.track(Arc::new(HandleState::new(
+            &job_id,
+            &c.id,
+            &c.name,
+            shared.settings.start_timeout,
+        )));
+        // It may have ended while nobody watched.
+        shared
+            .settle(&state, ObservedBy::Inspect, OnMissing::Decide)
+            .await;
+        Ok(JobHandle {
+            state,
+            shared: shared.clone(),
+        })
+    }
+
+    /// Whether the event task holds a live engine subscription.
+    pub fn events_connected(&self) -> bool {
+        self.shared.is_connected()
+    }
+
+    #[doc(hidden)]
+    pub fn tracked_count(&self) -> usize {
+        lock(&self.shared.jobs).len()
+    }
+}

@@ -1,0 +1,199 @@
+//! The launcher's one event task: exit detection for every job of the site.
+//!
+//! One engine event subscription, filtered by berth's managed label and the site, however
+//! many jobs run. A die or destroy event of a tracked container starts a short task that
+//! inspects it, records the outcome, removes it and sets the handle's state. When the
+//! stream drops, the task re-subscribes with backoff and re-syncs: it lists the site's
+//! labeled containers and settles every tracked job that ended or vanished meanwhile.
+
+use crate::shared::{lock, HandleState, OnMissing, Seen, Shared};
+use berth_core::DockerStatus;
+use berth_engine::{ContainerEvent, ContainerEventKind, EngineResult};
+use berth_store::ObservedBy;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// An open subscription, and an event it already yielded while being checked.
+type Subscription = (
+    BoxStream<'static, EngineResult<ContainerEvent>>,
+    Option<ContainerEvent>,
+);
+
+/// Start the event task unless it runs already. The subscription is opened here, before
+/// the caller goes on to create a container, so the container's events are not missed.
+/// Must be called inside a tokio runtime.
+pub(crate) fn ensure_started(shared: &Arc<Shared>) {
+    let mut slot = lock(&shared.watcher);
+    if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            let first = subscribe(shared);
+            *slot = Some(rt.spawn(run(Arc::downgrade(shared), first)));
+        }
+        Err(_) => tracing::error!("no tokio runtime: exit events cannot be followed"),
+    }
+}
+
+/// Open the site's event subscription. A stream that fails at once (engine down, events
+/// refused) is no subscription: the launcher stays "disconnected" and handles inspect.
+fn subscribe(shared: &Arc<Shared>) -> Option<Subscription> {
+    let mut stream = shared.runtime.events(&shared.site_filters());
+    let pending = match stream.next().now_or_never() {
+        None => None,
+        Some(Some(Ok(event))) => Some(event),
+        Some(Some(Err(e))) => {
+            tracing::warn!("cannot subscribe to engine events: {e}");
+            return None;
+        }
+        Some(None) => {
+            tracing::warn!("cannot subscribe to engine events: the stream ended at once");
+            return None;
+        }
+    };
+    shared.events_connected.send_replace(true);
+    tokio::spawn(resync(shared.clone()));
+    Some((stream, pending))
+}
+
+/// The task holds only a weak reference, so it ends when the launcher and every handle
+/// are gone (and `Shared`'s drop aborts it at once).
+async fn run(weak: Weak<Shared>, mut subscription: Option<Subscription>) {
+    let mut backoff: Option<Duration> = None;
+    loop {
+        if let Some((mut stream, pending)) = subscription.take() {
+            if let Some(event) = pending {
+                let Some(shared) = weak.upgrade() else { return };
+                on_event(&shared, event);
+            }
+            loop {
+                match stream.next().await {
+                    Some(Ok(event)) => {
+                        backoff = None;
+                        let Some(shared) = weak.upgrade() else { return };
+                        on_event(&shared, event);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("engine event stream failed: {e}");
+                        break;
+                    }
+                    None => {
+                        tracing::warn!("engine event stream ended");
+                        break;
+                    }
+                }
+            }
+            let Some(shared) = weak.upgrade() else { return };
+            shared.events_connected.send_replace(false);
+            // Waiters fall back to inspecting while no events flow.
+            for h in lock(&shared.jobs).values() {
+                h.nudge.notify_waiters();
+            }
+        }
+        let pause = {
+            let Some(shared) = weak.upgrade() else { return };
+            let s = &shared.settings;
+            backoff.map_or(s.reconnect_backoff_min, |b| (b * 2).min(s.reconnect_backoff_max))
+        };
+        backoff = Some(pause);
+        tokio::time::sleep(pause).await;
+        let Some(shared) = weak.upgrade() else { return };
+        subscription = subscribe(&shared);
+    }
+}
+
+fn on_event(shared: &Arc<Shared>, event: ContainerEvent) {
+    let Some(h) = shared.tracked(&event.id) else {
+        return;
+    };
+    let on_missing = match event.kind {
+        ContainerEventKind::Oom => {
+            lock(&h.inner).oom_seen = true;
+            return;
+        }
+        ContainerEventKind::Die { exit_code } => {
+            let mut inner = lock(&h.inner);
+            inner.die_seen = true;
+            inner.die_exit_code = exit_code;
+            OnMissing::Decide
+        }
+        // Events arrive in order, so a destroy comes after the die that carried the code.
+        ContainerEventKind::Destroy => OnMissing::Decide,
+        ContainerEventKind::Start | ContainerEventKind::Other(_) => return,
+    };
+    tokio::spawn(settle_with_retry(
+        shared.clone(),
+        h,
+        ObservedBy::Event,
+        on_missing,
+    ));
+}
+
+/// Settle a job the event task knows has ended. When the engine does not answer, waiters
+/// are told to inspect themselves, and the task retries with backoff.
+async fn settle_with_retry(shared: Arc<Shared>, h: Arc<HandleState>, by: ObservedBy, on_missing: OnMissing) {
+    let mut pause = shared.settings.poll_interval;
+    for _ in 0..8 {
+        match shared.settle(&h, by, on_missing).await {
+            Seen::Ended(_) => return,
+            // A re-sync look at a live container: nothing to do.
+            Seen::Status(_) if by != ObservedBy::Event => return,
+            // The engine announced an end it does not show yet (or could not be asked):
+            // waiters inspect on their own meanwhile.
+            Seen::Status(_) | Seen::Unknown => {
+                lock(&h.inner).undecided = true;
+                h.nudge.notify_waiters();
+            }
+        }
+        tokio::time::sleep(pause).await;
+        if h.terminal().is_some() {
+            return;
+        }
+        pause = (pause * 2).min(shared.settings.settle_check_interval);
+    }
+}
+
+/// After (re)subscribing: settle every tracked job that ended or vanished while no
+/// events were seen.
+async fn resync(shared: Arc<Shared>) {
+    let tracked: Vec<Arc<HandleState>> = lock(&shared.jobs)
+        .values()
+        .filter(|h| h.terminal().is_none())
+        .cloned()
+        .collect();
+    if tracked.is_empty() {
+        return;
+    }
+    match shared.runtime.list(&shared.site_filters(), true).await {
+        Ok(listed) => {
+            for h in tracked {
+                let status = listed
+                    .iter()
+                    .find(|c| c.id == h.container_id)
+                    .map(|c| DockerStatus::parse(&c.status));
+                if status.is_none_or(DockerStatus::is_terminal) {
+                    tokio::spawn(settle_with_retry(
+                        shared.clone(),
+                        h,
+                        ObservedBy::Inspect,
+                        OnMissing::Decide,
+                    ));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot list the site's containers to re-sync: {e}");
+            for h in tracked {
+                tokio::spawn(settle_with_retry(
+                    shared.clone(),
+                    h,
+                    ObservedBy::Inspect,
+                    OnMissing::Wait,
+                ));
+            }
+        }
+    }
+}
