@@ -34,6 +34,12 @@ enum Command {
     Stop(commands::lifecycle::JobRef),
     /// The site's job containers; with --all, past jobs and their outcomes.
     Ps(commands::ps::PsCmd),
+    /// A job's output: from the engine while its container exists, from its log file after.
+    Logs(commands::logs::LogsCmd),
+    /// Re-attach running jobs, record and clean up ended ones, apply retention.
+    Recover(commands::recover::RecoverCmd),
+    /// Check live berth containers against what the site allows.
+    Audit(commands::audit::AuditCmd),
     /// Check the engine, network, workspace, study files and images a site needs.
     Doctor(commands::doctor::DoctorCmd),
     /// Run a small site end to end on the local engine.
@@ -49,6 +55,9 @@ fn main() -> ExitCode {
         Command::Status(cmd) => commands::lifecycle::status(cmd),
         Command::Stop(cmd) => commands::lifecycle::stop(cmd),
         Command::Ps(cmd) => commands::ps::run(cmd),
+        Command::Logs(cmd) => commands::logs::run(cmd),
+        Command::Recover(cmd) => commands::recover::run(cmd),
+        Command::Audit(cmd) => commands::audit::run(cmd),
         Command::Doctor(cmd) => commands::doctor::run(cmd),
         Command::Demo(cmd) => commands::demo::run(cmd),
     };

@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod demo;
 pub mod doctor;
 pub mod lifecycle;
+pub mod logs;
 pub mod plan;
 pub mod ps;
+pub mod recover;
