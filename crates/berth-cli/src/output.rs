@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn times_and_durations_read_well() {
         assert_eq!(human_time(0), "1970-01-01 00:00:00");
-        assert_eq!(human_time(1_795_000_000_000), "2026-11-18 09:46:40");
+        assert_eq!(human_time(1_795_000_000_000), "2026-11-18 11:06:40");
         assert_eq!(human_duration(1234), "1.2s");
         assert_eq!(human_duration(184_000), "3m04s");
         assert_eq!(human_duration(7_500_000), "2h05m");

@@ -3,7 +3,7 @@
 
 use berth_core::args::Role;
 use berth_core::config::{parse_config_text, SiteConfig};
-use berth_core::pyval::{self, Map};
+use berth_core::pyval::Map;
 use berth_core::{Error, WORKSPACE_ENV, WORKSPACE_MOUNT};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -62,16 +62,7 @@ pub fn read_input(path: &Path, what: &str) -> Result<String, Error> {
 /// Read a JSON object file (meta.json and the like).
 pub fn read_json_object(path: &Path, what: &str) -> Result<Map, Error> {
     let text = read_input(path, what)?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(format!("could not parse {what} '{}': {e}", path.display())))?;
-    match value {
-        serde_json::Value::Object(m) => Ok(m),
-        other => Err(Error::invalid(format!(
-            "{what} '{}' must be a JSON object, got {}",
-            path.display(),
-            pyval::type_name(&other)
-        ))),
-    }
+    berth_core::strict_json::parse_object_strict(&text, &format!("{what} '{}'", path.display()))
 }
 
 /// NVFlare participant names: a letter or digit, then letters, digits, '.', '_' or '-'.

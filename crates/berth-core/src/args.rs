@@ -136,15 +136,9 @@ impl JobProcessArgs {
 
     /// Parse the JSON text of an args file; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("could not parse job process args '{origin}': {e}")))?;
-        match value {
-            Value::Object(entries) => Ok(Self { entries }),
-            other => Err(Error::invalid(format!(
-                "job process args '{origin}' must be a JSON object of name -> [flag, value], got {}",
-                pyval::type_name(&other)
-            ))),
-        }
+        let entries = crate::strict_json::parse_object_strict(text, &format!("job process args '{origin}'"))
+            .map_err(|e| e.with_hint("the args file is a JSON object of name -> [flag, value]"))?;
+        Ok(Self { entries })
     }
 
     pub fn is_empty(&self) -> bool {

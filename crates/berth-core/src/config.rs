@@ -268,8 +268,7 @@ pub struct LauncherSection {
 /// Read a config file's text: an NVFlare `resources.json` (the single component whose
 /// class is a Client/Server Docker job launcher) or a plain JSON object of launcher args.
 pub fn parse_config_text(text: &str, origin: &str) -> Result<LauncherSection> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Error::invalid(format!("could not parse config '{origin}': {e}")))?;
+    let value = crate::strict_json::parse_value_strict(text, &format!("config '{origin}'"))?;
     let Value::Object(root) = value else {
         return Err(Error::invalid(format!(
             "config '{origin}' must be a JSON object (resources.json or launcher args), got {}",

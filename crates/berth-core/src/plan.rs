@@ -174,6 +174,14 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
         cmd.push("--set".into());
         cmd.extend(req.set_options.iter().cloned());
     }
+    // An argument with a NUL cannot be passed to exec; refuse it here rather than let the
+    // container fail to start.
+    if let Some(arg) = cmd.iter().find(|a| a.contains('\0')) {
+        return Err(Error::invalid(format!(
+            "command-line argument '{}' contains a NUL byte",
+            pyval::shorten(&arg.escape_debug().to_string(), 200)
+        )));
+    }
     // 20: the environment.
     let env = build_env(req, &job_id, runtime.as_ref(), study_name, job_args)?;
     // 21: container options, site -> study -> job, then resources.
@@ -470,10 +478,11 @@ fn create_body(
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    if let Some(clash) = tmpfs
-        .keys()
-        .find(|t| workspace::is_within(t, WORKSPACE_MOUNT) || workspace::is_within(WORKSPACE_MOUNT, t))
-    {
+    // Compared after normalisation: the engine cleans `/a/../b` before mounting.
+    if let Some(clash) = tmpfs.keys().find(|t| {
+        let t = workspace::normpath(t);
+        workspace::is_within(&t, WORKSPACE_MOUNT) || workspace::is_within(WORKSPACE_MOUNT, &t)
+    }) {
         return Err(Error::invalid(format!(
             "site tmpfs mount {clash} overlaps the job workspace {WORKSPACE_MOUNT}"
         ))

@@ -141,7 +141,7 @@ const FORBIDDEN_SOURCES: [&str; 18] = [
 ];
 
 /// Trees under which no source may lie at all.
-const FORBIDDEN_TREES: [&str; 8] = [
+const FORBIDDEN_TREES: [&str; 16] = [
     "/proc",
     "/sys",
     "/dev",
@@ -150,6 +150,14 @@ const FORBIDDEN_TREES: [&str; 8] = [
     "/var/lib/docker",
     "/var/lib/containerd",
     "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/boot",
+    "/root",
 ];
 
 /// Check a host path berth is asked to bind into a job container (a dataset, a secret
@@ -158,7 +166,8 @@ const FORBIDDEN_TREES: [&str; 8] = [
 /// Refused: relative or unnormalised paths, system directories and the engine's trees,
 /// anything ending in `.sock` or that is a socket where berth can see it, and anything
 /// that overlaps the host workspace (which would expose other jobs or make `startup/`
-/// writable).
+/// writable). A source berth can see is checked again where it resolves to, because the
+/// engine follows links in a bind source: a link `/srv/data -> /` passes every lexical check.
 pub fn check_mount_source(source: &str, field: &str, host_workspace: &str) -> Result<()> {
     let refuse = |why: &str| {
         Error::invalid(format!("{field} '{}' {why}", crate::pyval::shorten(source, 200)))
@@ -172,25 +181,45 @@ pub fn check_mount_source(source: &str, field: &str, host_workspace: &str) -> Re
             "must be a normalised absolute path (no '.', '..', '//' or trailing '/')",
         ));
     }
+    let ws = normpath(host_workspace);
+    if let Some(why) = mount_source_problem(source, &ws) {
+        return Err(refuse(&why));
+    }
+    if let Ok(real) = Path::new(source).canonicalize() {
+        let real = real.to_string_lossy();
+        if real != source {
+            let real_ws = realpath_lenient(Path::new(&ws)).to_string_lossy().into_owned();
+            if let Some(why) =
+                mount_source_problem(&real, &ws).or_else(|| mount_source_problem(&real, &real_ws))
+            {
+                return Err(refuse(&format!(
+                    "resolves to {}, which {why}",
+                    crate::pyval::shorten(&real, 200)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a normalised absolute source may not be mounted, if it may not.
+fn mount_source_problem(source: &str, ws: &str) -> Option<String> {
     if FORBIDDEN_SOURCES.contains(&source)
         || FORBIDDEN_TREES
             .iter()
             .any(|tree| Path::new(source).starts_with(tree))
     {
-        return Err(refuse(
-            "is a system directory; berth does not mount it into a job",
-        ));
+        return Some("is a system directory; berth does not mount it into a job".into());
     }
     if source.ends_with(".sock") || is_socket(Path::new(source)) {
-        return Err(refuse("is a socket; berth does not mount sockets into a job"));
+        return Some("is a socket; berth does not mount sockets into a job".into());
     }
-    let ws = normpath(host_workspace);
-    if Path::new(source).starts_with(&ws) || Path::new(&ws).starts_with(source) {
-        return Err(refuse(&format!(
+    if Path::new(source).starts_with(ws) || Path::new(ws).starts_with(source) {
+        return Some(format!(
             "overlaps the site workspace {ws}; jobs see only their own folder"
-        )));
+        ));
     }
-    Ok(())
+    None
 }
 
 fn is_socket(path: &Path) -> bool {
@@ -371,12 +400,44 @@ mod tests {
             "/srv/nvflare/site-1/startup",
             "/srv/nvflare",
             "/var/lib/docker/volumes",
+            "/usr/bin",
+            "/lib/x",
+            "/root/.ssh",
         ] {
             let e = check_mount_source(bad, "studies.s.datasets.d.source", ws).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Invalid, "{bad}");
             assert!(e.message().contains("studies.s.datasets.d.source"), "{e}");
         }
         assert!(check_mount_source("/srv/nvflare/site-10", "d", ws).is_ok());
+    }
+
+    #[test]
+    fn mount_sources_are_checked_where_links_point() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let ws = base.join("ws");
+        std::fs::create_dir_all(ws.join("startup")).unwrap();
+        std::fs::create_dir_all(base.join("data")).unwrap();
+        let link = |name: &str, to: &Path| {
+            std::os::unix::fs::symlink(to, base.join(name)).unwrap();
+            base.join(name).to_string_lossy().into_owned()
+        };
+        let ws_s = ws.to_str().unwrap();
+        for (source, phrase) in [
+            (link("to-root", Path::new("/")), "system directory"),
+            (link("to-etc", Path::new("/etc")), "system directory"),
+            (link("to-ws", &ws), "overlaps the site workspace"),
+            (
+                link("to-startup", &ws.join("startup")),
+                "overlaps the site workspace",
+            ),
+        ] {
+            let e = check_mount_source(&source, "dataset", ws_s).unwrap_err();
+            assert!(e.message().contains("resolves to"), "{e}");
+            assert!(e.message().contains(phrase), "{e}");
+        }
+        let ok = link("to-data", &base.join("data"));
+        assert!(check_mount_source(&ok, "dataset", ws_s).is_ok());
     }
 
     #[test]

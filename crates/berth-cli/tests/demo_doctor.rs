@@ -1,0 +1,331 @@
+//! `berth demo` and `berth doctor`, run as a user would: the built binary on the local
+//! engine. Tests that need an engine skip when none is reachable, unless
+//! `BERTH_REQUIRE_DOCKER=1`. Every network and image they make has a unique name and is
+//! registered for removal before the binary runs, so nothing is left behind when a test
+//! fails; the demo's containers are found by their workspace label and registered too.
+
+use berth_engine::docker::DockerRuntime;
+use berth_engine::{ContainerRuntime, LabelFilter};
+use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(fut)
+}
+
+fn berth(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BERTH);
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_SITE");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("berth runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Registers every container whose workspace label is `workspace` (the demo's jobs).
+fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) {
+    let filters = [LabelFilter::eq(
+        berth_core::labels::WORKSPACE,
+        &workspace.display().to_string(),
+    )];
+    if let Ok(found) = block_on(rt.list(&filters, true)) {
+        for c in found {
+            cleanup.container(&c.id);
+        }
+    }
+}
+
+/// A demo work dir that does not exist yet, under a temp dir removed at the end.
+fn demo_workdir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let root = tmp.path().canonicalize().expect("a real path").join("site");
+    (tmp, root)
+}
+
+fn job<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["job"] == name))
+        .unwrap_or_else(|| panic!("no job {name} in {summary:#}"))
+}
+
+#[test]
+fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
+    let Some(rt) = engine_or_skip() else { return };
+    let cleanup = Cleanup::new(&rt);
+    let network = cleanup.network(&unique_name("net"));
+    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
+    let (_tmp, workdir) = demo_workdir();
+    let workdir_arg = workdir.display().to_string();
+
+    let (code, stdout, stderr) = run(&mut berth(&[
+        "demo",
+        "--json",
+        "--network",
+        &network,
+        "--image-tag",
+        &image,
+        "--workdir",
+        &workdir_arg,
+    ]));
+    register_containers(&rt, &cleanup, &workdir.join("workspace"));
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).expect("one JSON summary");
+    assert_eq!(summary["ok"], true, "{summary:#}");
+
+    let train = job(&summary, "train");
+    assert_eq!(train["return_code_name"], "SUCCESS");
+    assert_eq!(train["exit_code"], 0);
+    assert!(train["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/data/demo/train/samples.csv"));
+    let fail = job(&summary, "fail");
+    assert_eq!(fail["return_code_name"], "EXECUTION_ERROR");
+    assert_eq!(fail["exit_code"], 1);
+    let stopped = job(&summary, "stopped");
+    assert_eq!(stopped["return_code_name"], "ABORTED");
+    let snoop = job(&summary, "snoop");
+    assert_eq!(snoop["return_code_name"], "SUCCESS");
+    let detail = snoop["detail"].as_str().unwrap();
+    assert!(detail.starts_with("refused:"), "{detail}");
+    assert!(detail.contains("write startup/"), "{detail}");
+    for j in summary["jobs"].as_array().unwrap() {
+        assert_eq!(j["as_expected"], true, "{j:#}");
+        assert!(j["duration_ms"].as_u64().is_some());
+        assert!(
+            j["output"].as_str().is_some_and(|o| o.starts_with(&workdir_arg)),
+            "{j:#}"
+        );
+    }
+
+    // Nothing left: containers, network, image, work dir.
+    assert_eq!(summary["network"]["created"], true);
+    assert_eq!(summary["image"]["imported"], true);
+    for j in summary["jobs"].as_array().unwrap() {
+        let name = j["container_name"].as_str().unwrap();
+        let gone = block_on(rt.inspect(name));
+        assert!(gone.as_ref().is_err_and(|e| e.is_not_found()), "{name}: {gone:?}");
+    }
+    assert!(
+        !block_on(rt.network_exists(&network)).unwrap(),
+        "network {network} left behind"
+    );
+    assert!(
+        !block_on(rt.image_exists(&image)).unwrap(),
+        "image {image} left behind"
+    );
+    assert!(!workdir.exists(), "work dir left behind");
+}
+
+#[test]
+fn doctor_passes_on_the_demo_workspace_it_kept() {
+    let Some(rt) = engine_or_skip() else { return };
+    let cleanup = Cleanup::new(&rt);
+    let network = cleanup.network(&unique_name("net"));
+    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
+    let (_tmp, workdir) = demo_workdir();
+    let workdir_arg = workdir.display().to_string();
+
+    let (code, stdout, stderr) = run(&mut berth(&[
+        "demo",
+        "-q",
+        "--keep",
+        "--network",
+        &network,
+        "--image-tag",
+        &image,
+        "--workdir",
+        &workdir_arg,
+    ]));
+    let workspace = workdir.join("workspace");
+    register_containers(&rt, &cleanup, &workspace);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("All 4 jobs ended as expected."), "{stdout}");
+    assert!(stdout.contains("berth doctor --config"), "{stdout}");
+    // --keep keeps the outputs and what the demo created.
+    let train_result = std::fs::read_dir(&workspace)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("train-"))
+        .map(|e| e.path().join("result.txt"))
+        .expect("the train job's folder");
+    assert!(train_result.is_file());
+    assert!(block_on(rt.network_exists(&network)).unwrap());
+    assert!(block_on(rt.image_exists(&image)).unwrap());
+
+    let config = workspace.join("local/resources.json").display().to_string();
+    let root = workspace.display().to_string();
+    let (code, stdout, stderr) = run(&mut berth(&[
+        "doctor",
+        "--config",
+        &config,
+        "--site",
+        "site-1",
+        "--parent-root",
+        &root,
+    ]));
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains(&format!("✓ network '{network}' exists")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("✓ image {image} present")), "{stdout}");
+    assert!(stdout.contains("the site is ready for berth"), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+
+    let (code, stdout, _) = run(&mut berth(&[
+        "doctor",
+        "--json",
+        "--config",
+        &config,
+        "--site",
+        "site-1",
+        "--parent-root",
+        &root,
+    ]));
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["counts"]["fail"], 0);
+}
+
+/// A minimal site workspace: startup/ and local/resources.json naming `network`; the
+/// config is written outside the workspace so local/ can be left out.
+fn bare_site(root: &Path, network: &str, with_startup: bool, with_local: bool) -> PathBuf {
+    let workspace = root.join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    if with_startup {
+        std::fs::create_dir_all(workspace.join("startup")).unwrap();
+    }
+    if with_local {
+        std::fs::create_dir_all(workspace.join("local")).unwrap();
+    }
+    let config = root.join("resources.json");
+    let text = serde_json::json!({
+        "format_version": 2,
+        "components": [{
+            "id": "docker_launcher",
+            "path": "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher",
+            "args": {"workspace": workspace, "network": network},
+        }],
+    });
+    std::fs::write(&config, text.to_string()).unwrap();
+    config
+}
+
+fn doctor(config: &Path, root: &Path) -> Command {
+    berth(&[
+        "doctor",
+        "--config",
+        &config.display().to_string(),
+        "--site",
+        "site-1",
+        "--parent-root",
+        &root.join("workspace").display().to_string(),
+    ])
+}
+
+#[test]
+fn doctor_fails_with_the_create_command_when_the_network_is_missing() {
+    let Some(rt) = engine_or_skip() else { return };
+    let cleanup = Cleanup::new(&rt);
+    // Registered though never created: removed should anything create it.
+    let network = cleanup.network(&unique_name("net"));
+    let tmp = tempfile::tempdir().unwrap();
+    let config = bare_site(tmp.path(), &network, true, true);
+
+    let (code, stdout, stderr) = run(&mut doctor(&config, tmp.path()));
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains(&format!("✗ network '{network}' does not exist")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("fix: docker network create {network}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ engine reachable"), "{stdout}");
+    assert!(stdout.contains("✓ startup/ present"), "{stdout}");
+}
+
+#[test]
+fn doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket() {
+    // Needs no engine: the point is that there is none at that address.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = bare_site(tmp.path(), "nvflare-network", true, true);
+
+    let (code, stdout, stderr) =
+        run(doctor(&config, tmp.path()).env("DOCKER_HOST", "unix:///nonexistent.sock"));
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("✗ cannot reach the engine at unix:///nonexistent.sock (from DOCKER_HOST=unix:///nonexistent.sock)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: DOCKER_HOST=unix:///nonexistent.sock does not lead to a running engine"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- network 'nvflare-network': engine not reachable"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = run(doctor(&config, tmp.path())
+        .arg("--json")
+        .env("DOCKER_HOST", "unix:///nonexistent.sock"));
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    let engine = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "engine")
+        .unwrap();
+    assert_eq!(engine["status"], "fail");
+    assert!(engine["fix"].as_str().unwrap().contains("DOCKER_HOST"));
+}
+
+#[test]
+fn doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local() {
+    // The workspace checks do not need the engine.
+    for (with_startup, with_local, missing) in [(false, true, "startup/"), (true, false, "local/")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = bare_site(tmp.path(), "nvflare-network", with_startup, with_local);
+        let (code, stdout, stderr) = run(&mut doctor(&config, tmp.path()));
+        assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+        let workspace = tmp.path().join("workspace");
+        assert!(
+            stdout.contains(&format!(
+                "✗ no {missing} in {}: this is not a site workspace",
+                workspace.display()
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("fix: point the launcher's workspace (or --parent-root) at the site's folder"),
+            "{stdout}"
+        );
+    }
+}
