@@ -16,8 +16,21 @@ pub fn launcher_settings(site: &Site) -> LauncherSettings {
     s.allow_pull = site.config.pull_missing_images;
     s.keep_failed_for = (site.config.keep_failed_containers_hours > 0.0)
         .then(|| Duration::from_secs_f64(site.config.keep_failed_containers_hours * 3600.0));
+    s.parent_root = Some(site.parent_root.clone());
+    s.workspace = site
+        .config
+        .workspace
+        .as_deref()
+        .filter(|ws| !ws.is_empty())
+        .map(berth_core::workspace::normpath);
+    s.orphan_policy = site.config.orphan_policy;
+    s.hold_before_record = std::env::var_os(HOLD_BEFORE_RECORD_ENV).map(std::path::PathBuf::from);
     s
 }
+
+/// Test-only: makes the launcher hold between "container ended" and "outcome written"
+/// (see `LauncherSettings::hold_before_record`). Never set it on a real site.
+pub const HOLD_BEFORE_RECORD_ENV: &str = "BERTH_TEST_HOLD_BEFORE_RECORD";
 
 /// The site's state store, under the workspace as berth reads it; a rebuilt store is
 /// reported on stderr.

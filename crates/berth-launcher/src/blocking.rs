@@ -4,7 +4,8 @@
 //! threads); the launcher's event task runs there, so jobs are followed between calls.
 //! Do not call these methods from inside an async context: they block the thread.
 
-use crate::{JobHandle, Launcher, LauncherSettings};
+use crate::{JobHandle, Launcher, LauncherSettings, RecoveryReport};
+use berth_core::config::OrphanPolicy;
 use berth_core::plan::ContainerPlan;
 use berth_core::{DockerStatus, JobReturnCode, Result};
 use berth_engine::ContainerRuntime;
@@ -60,6 +61,12 @@ impl BlockingLauncher {
     pub fn attach(&self, what: &str) -> Result<BlockingJobHandle> {
         let handle = self.rt.block_on(self.launcher.attach(what))?;
         Ok(self.wrap(handle))
+    }
+
+    /// [`Launcher::recover`]. Adopted jobs keep being followed on the facade's runtime
+    /// while this value lives.
+    pub fn recover(&self, policy: OrphanPolicy) -> Result<RecoveryReport> {
+        self.rt.block_on(self.launcher.recover(policy))
     }
 
     fn wrap(&self, handle: JobHandle) -> BlockingJobHandle {

@@ -60,7 +60,8 @@ impl Launcher {
         store: Arc<dyn OutcomeStore>,
     ) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new_cyclic(|me| Shared {
+                me: me.clone(),
                 runtime,
                 settings,
                 store,
@@ -68,12 +69,34 @@ impl Launcher {
                 events_connected: tokio::sync::watch::Sender::new(false),
                 watcher: Default::default(),
                 engine_checked: tokio::sync::Mutex::new(EngineChecked::default()),
+                start_recovery: tokio::sync::Mutex::new(false),
             }),
         }
     }
 
     pub fn settings(&self) -> &LauncherSettings {
         &self.shared.settings
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// With `recover_on_start`, run recovery once, before the first launch or attach. Its
+    /// failure is logged, not returned: the launch goes on.
+    async fn recover_once_at_start(&self) {
+        if !self.shared.settings.recover_on_start {
+            return;
+        }
+        let mut done = self.shared.start_recovery.lock().await;
+        if *done {
+            return;
+        }
+        *done = true;
+        match self.recover(self.shared.settings.orphan_policy).await {
+            Ok(report) => tracing::info!("recovery at start: {}", report.summary()),
+            Err(e) => tracing::error!("recovery at start failed: {e}"),
+        }
     }
 
     /// Jobs this launcher follows that have not ended yet.
@@ -89,7 +112,7 @@ impl Launcher {
 
     /// Ping (and with `network`, check the site network). Spec §8's errors; the result is
     /// cached only after success, so a failure is retried next time.
-    async fn check_engine(&self, network: bool) -> Result<()> {
+    pub(crate) async fn check_engine(&self, network: bool) -> Result<()> {
         let mut checked = self.shared.engine_checked.lock().await;
         if !checked.pinged {
             self.shared
@@ -145,6 +168,7 @@ impl Launcher {
             )));
         }
         self.check_engine(true).await?;
+        self.recover_once_at_start().await;
         watcher::ensure_started(&self.shared);
         self.ensure_image(&plan).await?;
         self.clear_leftover(&plan).await?;
@@ -163,12 +187,10 @@ impl Launcher {
             }
             Err(e) => return Err(creating(&job_id, e)),
         };
-        let state = Arc::new(HandleState::new(
-            &job_id,
-            &container_id,
-            &plan.name,
-            settings.start_timeout,
-        ));
+        let state = Arc::new(
+            HandleState::new(&job_id, &container_id, &plan.name, settings.start_timeout)
+                .with_job_dir(Some(plan.parent_job_dir.clone())),
+        );
         let handle = JobHandle {
             state: state.clone(),
             shared: self.shared.clone(),
@@ -290,6 +312,9 @@ impl Launcher {
             })?;
             tracing::info!(job_id = %job_id, container = %plan.name, status = %st.status,
                 return_code = %outcome.return_code, "recorded a leftover container");
+            shared
+                .save_log(&st.id, &outcome.job_id, Some(&plan.parent_job_dir))
+                .await;
         }
         match shared.runtime.remove(&st.id, true).await {
             Ok(()) | Err(EngineError::NotFound(_)) | Err(EngineError::Conflict(_)) => Ok(()),
@@ -306,6 +331,7 @@ impl Launcher {
     /// handle. Pings the engine on first use; never checks the network.
     pub async fn attach(&self, what: &str) -> Result<JobHandle> {
         self.check_engine(false).await?;
+        self.recover_once_at_start().await;
         watcher::ensure_started(&self.shared);
         let shared = &self.shared;
         let known = lock(&shared.jobs)
@@ -359,12 +385,10 @@ impl Launcher {
             .with_hint("berth ps --all lists the site's jobs and past outcomes"));
         };
         let job_id = c.labels.get(labels::JOB_ID).cloned().unwrap_or_default();
-        let state = shared.track(Arc::new(HandleState::new(
-            &job_id,
-            &c.id,
-            &c.name,
-            shared.settings.start_timeout,
-        )));
+        let state = shared.track(Arc::new(
+            HandleState::new(&job_id, &c.id, &c.name, shared.settings.start_timeout)
+                .with_job_dir(shared.job_dir_for(&job_id)),
+        ));
         // It may have ended while nobody watched.
         shared
             .settle(&state, ObservedBy::Inspect, OnMissing::Decide)

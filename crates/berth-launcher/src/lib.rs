@@ -9,15 +9,25 @@
 //! subscription (filtered by berth's managed label and the site) and spawns a short task
 //! per observed end; handles share per-job state behind a mutex and a `watch` channel.
 //! No thread, connection or polling loop per job.
+//!
+//! Durability: [`Launcher::recover`] (the [`recovery`] module) settles every container and
+//! launch of the site after a restart; [`retention`] keeps failed jobs' containers for a
+//! while; [`joblog`] keeps each job's output in its folder ([`JOB_LOG_FILE`]) before its
+//! container is removed.
 
 mod blocking;
 mod handle;
+pub mod joblog;
 mod launcher;
+pub mod recovery;
+pub mod retention;
 mod settings;
 mod shared;
 mod watcher;
 
 pub use blocking::{BlockingJobHandle, BlockingLauncher};
 pub use handle::JobHandle;
+pub use joblog::JOB_LOG_FILE;
 pub use launcher::Launcher;
-pub use settings::LauncherSettings;
+pub use recovery::{RecoveredJob, RecoveryAction, RecoveryReport};
+pub use settings::{Clock, LauncherSettings};

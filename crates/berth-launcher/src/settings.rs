@@ -1,6 +1,57 @@
 //! The site settings the lifecycle runs with.
 
-use std::time::Duration;
+use berth_core::config::OrphanPolicy;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The wall clock retention is judged by, in Unix milliseconds. Injectable so tests can
+/// move time without sleeping. Cheap to clone.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock that reads `now` (Unix milliseconds) on every call.
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Two clocks are equal when they are the same clock.
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Clock {}
 
 /// How a [`crate::Launcher`] talks to the engine and follows its jobs.
 ///
@@ -35,6 +86,32 @@ pub struct LauncherSettings {
     /// While the event stream is up, `wait` still inspects its container once per this
     /// period, as a safety net for an event the engine never sent. Default: 30 s.
     pub settle_check_interval: Duration,
+    /// The workspace as berth reads it (the parent view, `--parent-root`). A job's folder
+    /// is `<parent_root>/<job_id>`; the launcher writes the job's output there
+    /// ([`crate::JOB_LOG_FILE`]) before it removes the container. For launched jobs the
+    /// plan's `parent_job_dir` is used; this root serves attached and recovered ones.
+    /// `None`: output of attached and recovered jobs is not kept. Default: `None`.
+    pub parent_root: Option<PathBuf>,
+    /// The site's host workspace. Recovery leaves alone (and reports) containers of this
+    /// site whose workspace label names another workspace. `None`: no check. Default: `None`.
+    pub workspace: Option<String>,
+    /// What recovery at start does with running containers it did not start. Default:
+    /// adopt.
+    pub orphan_policy: OrphanPolicy,
+    /// Run [`crate::Launcher::recover`] with [`Self::orphan_policy`] once, before the first
+    /// launch or attach. Default: `false` (the CLI runs it through `berth recover`).
+    pub recover_on_start: bool,
+    /// How long copying a container's output to its log file may take before the copy is
+    /// abandoned (the container is removed all the same). Default: 60 s.
+    pub log_copy_timeout: Duration,
+    /// The clock retention is judged by. Default: the system clock.
+    pub clock: Clock,
+    /// Test-only hook, never for production: when set, right after the launcher observes
+    /// that a job's container ended and before it records the outcome, it creates this
+    /// file and then holds (never records), so a test can kill the process in exactly that
+    /// window. The CLI sets it from `BERTH_TEST_HOLD_BEFORE_RECORD`. Default: `None`.
+    #[doc(hidden)]
+    pub hold_before_record: Option<PathBuf>,
 }
 
 impl LauncherSettings {
@@ -50,6 +127,13 @@ impl LauncherSettings {
             reconnect_backoff_min: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(10),
             settle_check_interval: Duration::from_secs(30),
+            parent_root: None,
+            workspace: None,
+            orphan_policy: OrphanPolicy::Adopt,
+            recover_on_start: false,
+            log_copy_timeout: Duration::from_secs(60),
+            clock: Clock::system(),
+            hold_before_record: None,
         }
     }
 }
@@ -66,5 +150,15 @@ mod tests {
         assert_eq!(s.poll_interval, Duration::from_secs(1));
         assert!(!s.allow_pull);
         assert_eq!(s.keep_failed_for, None);
+        assert_eq!(s.orphan_policy, OrphanPolicy::Adopt);
+        assert!(!s.recover_on_start);
+    }
+
+    #[test]
+    fn injected_clock_is_read() {
+        let c = Clock::from_fn(|| 42);
+        assert_eq!(c.now_ms(), 42);
+        assert_eq!(c, c.clone());
+        assert_ne!(c, Clock::system());
     }
 }

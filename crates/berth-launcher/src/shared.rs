@@ -11,10 +11,12 @@ use berth_core::{labels, DockerStatus, JobReturnCode};
 use berth_engine::{ContainerRuntime, ContainerState, EngineError, LabelFilter};
 use berth_store::{JobOutcome, ObservedBy, OutcomeStore};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Notify};
 
+use crate::joblog;
 use crate::settings::LauncherSettings;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -35,6 +37,8 @@ pub(crate) struct HandleState {
     pub container_id: String,
     pub container_name: String,
     pub timeout: Option<Duration>,
+    /// The job's folder as berth reads it: where its output is kept.
+    pub job_dir: Option<PathBuf>,
     /// Set once, never cleared.
     pub terminal: watch::Sender<Option<JobReturnCode>>,
     pub inner: Mutex<HandleInner>,
@@ -64,11 +68,17 @@ impl HandleState {
             container_id: container_id.to_string(),
             container_name: container_name.to_string(),
             timeout,
+            job_dir: None,
             terminal: watch::Sender::new(None),
             inner: Mutex::new(HandleInner::default()),
             finishing: tokio::sync::Mutex::new(()),
             nudge: Notify::new(),
         }
+    }
+
+    pub fn with_job_dir(mut self, job_dir: Option<PathBuf>) -> Self {
+        self.job_dir = job_dir;
+        self
     }
 
     pub fn terminal(&self) -> Option<JobReturnCode> {
@@ -81,7 +91,7 @@ impl HandleState {
 
     /// Set the outcome and terminal state unless one is set already; returns the state
     /// that holds afterwards.
-    fn set_terminal(&self, outcome: JobOutcome) -> JobReturnCode {
+    pub fn set_terminal(&self, outcome: JobOutcome) -> JobReturnCode {
         let code = outcome.return_code;
         {
             let mut inner = lock(&self.inner);
@@ -122,6 +132,8 @@ pub(crate) enum Seen {
 }
 
 pub(crate) struct Shared {
+    /// This value, for tasks that must not keep the launcher alive.
+    pub me: Weak<Shared>,
     pub runtime: Arc<dyn ContainerRuntime>,
     pub settings: LauncherSettings,
     pub store: Arc<dyn OutcomeStore>,
@@ -132,6 +144,8 @@ pub(crate) struct Shared {
     pub watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Engine checks done (ping; ping + network), cached only after success.
     pub engine_checked: tokio::sync::Mutex<EngineChecked>,
+    /// Whether the start recovery (`recover_on_start`) has run.
+    pub start_recovery: tokio::sync::Mutex<bool>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -177,6 +191,85 @@ impl Shared {
         *self.events_connected.borrow()
     }
 
+    /// The folder of a job this launcher did not plan: `<parent_root>/<job_id>`.
+    pub fn job_dir_for(&self, job_id: &str) -> Option<PathBuf> {
+        joblog::job_dir(self.settings.parent_root.as_deref()?, job_id)
+    }
+
+    /// Copy the container's output to the job's log file. Failures are logged, never
+    /// returned: the caller goes on to remove the container.
+    pub async fn save_log(
+        &self,
+        container_id: &str,
+        job_id: &str,
+        job_dir: Option<&Path>,
+    ) -> Option<PathBuf> {
+        let Some(dir) = job_dir else {
+            tracing::debug!(job_id = %job_id, "no job folder known; the output is not kept");
+            return None;
+        };
+        match joblog::save(
+            self.runtime.as_ref(),
+            container_id,
+            dir,
+            self.settings.log_copy_timeout,
+        )
+        .await
+        {
+            Ok((path, bytes)) => {
+                tracing::debug!(job_id = %job_id, file = %path.display(), bytes, "job output kept");
+                Some(path)
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job_id, "cannot keep the job's output: {e}");
+                None
+            }
+        }
+    }
+
+    /// Keep the job's output, then force-remove its container.
+    pub async fn save_log_and_remove(&self, h: &HandleState) {
+        self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+            .await;
+        self.remove_container(h).await;
+    }
+
+    /// After keeping a failed job's container, remove it once the retention period has
+    /// passed (by the launcher's clock), if the launcher still exists then. Recovery does
+    /// the same for containers whose launcher is gone.
+    fn schedule_sweep(&self, h: &HandleState, outcome: &JobOutcome, period: Duration) {
+        let weak = self.me.clone();
+        let (container_id, job_id, name, job_dir) = (
+            h.container_id.clone(),
+            h.job_id.clone(),
+            h.container_name.clone(),
+            h.job_dir.clone(),
+        );
+        let finished = crate::retention::finished_ms(outcome);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX);
+            loop {
+                let wait_ms = {
+                    let Some(shared) = weak.upgrade() else { return };
+                    finished.saturating_add(period_ms) - shared.settings.clock.now_ms()
+                };
+                if wait_ms <= 0 {
+                    break;
+                }
+                // Re-read the clock after each nap: an injected clock may move on its own.
+                let nap = u64::try_from(wait_ms).unwrap_or(0).clamp(10, 60_000);
+                tokio::time::sleep(Duration::from_millis(nap)).await;
+            }
+            let Some(shared) = weak.upgrade() else { return };
+            let h = HandleState::new(&job_id, &container_id, &name, None).with_job_dir(job_dir);
+            tracing::info!(job_id = %job_id, container = %name, "retention period over; removing the kept container");
+            shared.save_log_and_remove(&h).await;
+        });
+    }
+
     fn outcome_from_state(&self, h: &HandleState, st: &ContainerState, by: ObservedBy) -> Option<JobOutcome> {
         let code = DockerStatus::parse(&st.status).return_code(st.exit_code)?;
         let inner = lock(&h.inner);
@@ -199,6 +292,14 @@ impl Shared {
     /// Record `outcome` (durably, first one wins), then remove the container when
     /// `remove` and retention allow, then set the handle's terminal state.
     async fn conclude(&self, h: &HandleState, outcome: JobOutcome, remove: bool) -> JobReturnCode {
+        if let Some(marker) = &self.settings.hold_before_record {
+            // Test-only: stop between "container ended" and "outcome written".
+            if let Err(e) = std::fs::write(marker, &h.container_id) {
+                tracing::error!("cannot write the hold marker {}: {e}", marker.display());
+            }
+            tracing::warn!(job_id = %h.job_id, "hold_before_record is set: holding before recording");
+            std::future::pending::<()>().await;
+        }
         let (outcome, durable) = match self.store.record_outcome(&outcome) {
             Ok(stored) => (stored, true),
             Err(e) => {
@@ -211,11 +312,17 @@ impl Shared {
             .settings
             .keep_failed_for
             .filter(|_| outcome.return_code != JobReturnCode::Success);
+        // Outcome first (above), then the output, then the removal.
         if remove && durable {
             match keep {
-                Some(period) => tracing::info!(job_id = %h.job_id, container = %h.container_name,
-                    "keeping the container of a failed job for {period:?}"),
-                None => self.remove_container(h).await,
+                Some(period) => {
+                    tracing::info!(job_id = %h.job_id, container = %h.container_name,
+                        "keeping the container of a failed job for {period:?}");
+                    self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+                        .await;
+                    self.schedule_sweep(h, &outcome, period);
+                }
+                None => self.save_log_and_remove(h).await,
             }
         }
         lock(&self.jobs).remove(&h.container_id);
@@ -364,8 +471,8 @@ impl Shared {
                 outcome
             }
         };
-        // A stopped job has nothing left to debug that its outcome does not say.
-        self.remove_container(h).await;
+        // A stopped job has nothing left to debug that its outcome and output do not say.
+        self.save_log_and_remove(h).await;
         lock(&self.jobs).remove(&h.container_id);
         h.set_terminal(outcome)
     }

@@ -34,8 +34,16 @@ impl MemoryStore {
 }
 
 impl OutcomeStore for MemoryStore {
+    /// Recording the same container again is a no-op, as in [`crate::SqliteStore`].
     fn record_launch(&self, launch: &LaunchRecord) -> Result<(), StoreError> {
-        self.lock().launches.push(launch.clone());
+        let mut inner = self.lock();
+        if !inner
+            .launches
+            .iter()
+            .any(|l| l.container_id == launch.container_id)
+        {
+            inner.launches.push(launch.clone());
+        }
         Ok(())
     }
 
@@ -59,6 +67,26 @@ impl OutcomeStore for MemoryStore {
             .iter()
             .find(|o| o.container_id == container_id)
             .cloned())
+    }
+
+    fn launch_record(&self, container_id: &str) -> Result<Option<LaunchRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .launches
+            .iter()
+            .find(|l| l.container_id == container_id)
+            .cloned())
+    }
+
+    fn pending_launches(&self, site: &str) -> Result<Vec<LaunchRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .launches
+            .iter()
+            .filter(|l| l.site == site)
+            .filter(|l| !inner.outcomes.iter().any(|o| o.container_id == l.container_id))
+            .cloned()
+            .collect())
     }
 }
 

@@ -165,4 +165,17 @@ pub trait OutcomeStore: Send + Sync {
     /// are ignored and the stored one is returned.
     fn record_outcome(&self, outcome: &JobOutcome) -> Result<JobOutcome, StoreError>;
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError>;
+    /// The launch record of a container, if the store has one. Recovery uses it to tell
+    /// a container the store does not know (a rebuilt store) from one it does. The default
+    /// knows none.
+    fn launch_record(&self, container_id: &str) -> Result<Option<LaunchRecord>, StoreError> {
+        let _ = container_id;
+        Ok(None)
+    }
+    /// Launches of `site` that have no outcome yet, oldest first: what recovery must
+    /// settle. The default has none.
+    fn pending_launches(&self, site: &str) -> Result<Vec<LaunchRecord>, StoreError> {
+        let _ = site;
+        Ok(Vec::new())
+    }
 }

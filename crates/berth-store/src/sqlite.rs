@@ -375,6 +375,14 @@ impl OutcomeStore for SqliteStore {
             .and_then(|mut stmt| stmt.query_row([container_id], |r| job_outcome(r, 0)).optional())
             .map_err(|e| self.db_error("reading an outcome", e))
     }
+
+    fn launch_record(&self, container_id: &str) -> Result<Option<LaunchRecord>, StoreError> {
+        Ok(self.launch_by_container(container_id)?.map(|e| e.launch))
+    }
+
+    fn pending_launches(&self, site: &str) -> Result<Vec<LaunchRecord>, StoreError> {
+        SqliteStore::pending_launches(self, site)
+    }
 }
 
 /// Move a damaged store aside and create a fresh one in its place, under the rebuild lock.

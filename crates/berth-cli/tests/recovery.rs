@@ -1,0 +1,534 @@
+//! Nothing lost, on a real engine, driving the `berth` binary: launcher processes killed
+//! with SIGKILL (also between "container exited" and "outcome written"), `berth recover`
+//! recording the exact outcomes afterwards, two CLI processes sharing one site's store,
+//! job output kept in `berth-job.log`, retention, and a corrupted store rebuilt from labels.
+//!
+//! These tests need Docker: without a reachable engine they skip (saying so), unless
+//! `BERTH_REQUIRE_DOCKER=1`, where they fail. Each test has its own site name, temporary
+//! workspace, network and stub image; a guard removes every container labelled with the
+//! site, the network and the image when the test ends, also when it fails.
+
+use berth_core::labels;
+use berth_engine::docker::DockerRuntime;
+use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
+use berth_store::SqliteStore;
+use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous deadline for anything on a loaded 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+const CLIENT_MODULE: &str = "nvflare.private.fed.app.client.worker_process";
+
+/// Removes every container labelled with the test's site, on drop (before the network and
+/// image guard runs).
+struct SiteContainers {
+    endpoint: String,
+    site: String,
+}
+
+impl Drop for SiteContainers {
+    fn drop(&mut self) {
+        let (endpoint, site) = (self.endpoint.clone(), self.site.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = DockerRuntime::connect(&endpoint) else {
+                return;
+            };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async {
+                let filters = [LabelFilter::eq(labels::SITE, &site)];
+                if let Ok(listed) = rt.list(&filters, true).await {
+                    for c in listed {
+                        if let Err(e) = rt.remove(&c.id, true).await {
+                            eprintln!("cleanup: container {}: {e}", c.name);
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One test's site: workspace, config, network, image and the engine.
+struct CliSite {
+    // Drop order: containers, then network and image, then the folder, then the runtime.
+    _containers: SiteContainers,
+    _cleanup: Cleanup,
+    dir: tempfile::TempDir,
+    site: String,
+    image: String,
+    config: PathBuf,
+    engine: DockerRuntime,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl CliSite {
+    fn new(engine: DockerRuntime, extra_site_args: Value) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cleanup = Cleanup::new(&engine);
+        let site = unique_name("site");
+        let containers = SiteContainers {
+            endpoint: engine.endpoint(),
+            site: site.clone(),
+        };
+        let network = runtime.block_on(cleanup.new_network(&engine)).expect("network");
+        let image = runtime
+            .block_on(cleanup.new_stub_image(&engine))
+            .expect("stub image");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (sub, file, text) in [
+            ("startup", "fed_client.json", "{\"format_version\": 2}\n"),
+            ("local", "resources.json", "{\"components\": []}\n"),
+        ] {
+            std::fs::create_dir(dir.path().join(sub)).expect("site folder");
+            std::fs::write(dir.path().join(sub).join(file), text).expect("site file");
+        }
+        let mut args = json!({
+            "workspace": dir.path().to_str().expect("utf-8 tempdir"),
+            "network": network,
+            "timeout": 60,
+        });
+        if let Value::Object(extra) = extra_site_args {
+            for (k, v) in extra {
+                args[k] = v;
+            }
+        }
+        let config = dir.path().join("launcher.json");
+        std::fs::write(&config, args.to_string()).expect("config");
+        Self {
+            _containers: containers,
+            _cleanup: cleanup,
+            dir,
+            site,
+            image,
+            config,
+            engine,
+            runtime,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn job_dir(&self, job: &str) -> PathBuf {
+        self.root().join(job)
+    }
+
+    fn log_file(&self, job: &str) -> PathBuf {
+        self.job_dir(job).join("berth-job.log")
+    }
+
+    /// Writes the job folder (with its `stub.script`), its meta.json and args file.
+    fn job(&self, job: &str, script: &str) {
+        let dir = self.job_dir(job);
+        std::fs::create_dir_all(dir.join(format!("app_{}", self.site)).join("custom")).expect("job folder");
+        std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("stub.script");
+        let meta = json!({
+            "job_id": job,
+            "deploy_map": {"app": [self.site]},
+            "launcher_spec": {self.site.as_str(): {"docker": {"image": self.image}}},
+        });
+        std::fs::write(self.inputs(job, "meta.json"), meta.to_string()).expect("meta");
+        let args = json!({
+            "exe_module": ["-m", CLIENT_MODULE],
+            "workspace": ["-m", "/var/tmp/nvflare/workspace"],
+            "startup_dir": ["-w", "/var/tmp/nvflare/workspace/startup"],
+            "job_id": ["-n", job],
+            "client_name": ["-c", self.site],
+            "parent_url": ["-p", "tcp://localhost:8102"],
+        });
+        std::fs::write(self.inputs(job, "args.json"), args.to_string()).expect("args");
+    }
+
+    /// Launch inputs live outside the job folder.
+    fn inputs(&self, job: &str, file: &str) -> PathBuf {
+        let dir = self.root().join(".inputs").join(job);
+        std::fs::create_dir_all(&dir).expect("inputs folder");
+        dir.join(file)
+    }
+
+    /// `berth <cmd> <site args> <rest>`.
+    fn berth(&self, cmd: &str, rest: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg(cmd)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--site", &self.site, "--role", "client", "--parent-root"])
+            .arg(self.root())
+            .args(rest)
+            .env_remove("NVFL_DOCKER_WORKSPACE")
+            .env_remove("BERTH_TEST_HOLD_BEFORE_RECORD")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, cmd: &str, rest: &[&str]) -> Output {
+        self.berth(cmd, rest).output().expect("run berth")
+    }
+
+    /// `berth launch` of a job written with `script`; returns the container id.
+    fn launch(&self, job: &str, script: &str) -> String {
+        self.job(job, script);
+        let meta = self.inputs(job, "meta.json");
+        let args = self.inputs(job, "args.json");
+        let out = self.run(
+            "launch",
+            &["--job", meta.to_str().unwrap(), "--args", args.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "launch {job}: {}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("launch JSON");
+        v["container_id"].as_str().expect("container id").to_string()
+    }
+
+    fn recover_json(&self) -> (Value, String) {
+        let out = self.run("recover", &["--json"]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "recover: {stderr}");
+        (serde_json::from_slice(&out.stdout).expect("recover JSON"), stderr)
+    }
+
+    /// The engine's status of a container, `None` once it is gone.
+    fn status(&self, id: &str) -> Option<String> {
+        match self.runtime.block_on(self.engine.inspect(id)) {
+            Ok(st) => Some(st.status),
+            Err(EngineError::NotFound(_)) => None,
+            Err(e) => panic!("inspect {id}: {e}"),
+        }
+    }
+
+    fn until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(&berth_store::default_path(self.root()))
+            .expect("open store")
+            .0
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn recovered<'a>(report: &'a Value, container_id: &str) -> &'a Value {
+    report["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["container_id"] == container_id)
+        .unwrap_or_else(|| panic!("{container_id} not in {report:#}"))
+}
+
+/// Job id, exit code, expected return code.
+const CODES: [(&str, i64, i64); 4] = [
+    ("job-ok", 0, 0),
+    ("job-fail", 1, 1),
+    ("job-abort", 9, 9),
+    ("job-three", 3, 1),
+];
+
+fn kill(children: Vec<Child>) {
+    for mut child in children {
+        // std's kill is SIGKILL on Unix.
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("reap");
+        assert!(
+            !status.success(),
+            "the launcher process was killed, not finished: {status:?}"
+        );
+    }
+}
+
+/// The four jobs end while no launcher runs; `berth recover` reports each exact code and
+/// removes the containers; `berth wait` then answers from the store.
+fn assert_recovered_exactly(site: &CliSite, ids: &[String]) {
+    let store = site.store();
+    for ((job, _, _), id) in CODES.iter().zip(ids) {
+        assert_eq!(site.status(id).as_deref(), Some("exited"), "{job}");
+        let entry = store
+            .launch_by_job(job, &site.site)
+            .unwrap()
+            .expect("launch recorded");
+        assert_eq!(entry.outcome, None, "{job}: nobody recorded it yet");
+    }
+    let started = Instant::now();
+    let (report, _) = site.recover_json();
+    eprintln!("berth recover took {:?}", started.elapsed());
+    for ((job, exit, rc), id) in CODES.iter().zip(ids) {
+        let j = recovered(&report, id);
+        assert_eq!(j["action"], "recorded", "{job}: {j:#}");
+        assert_eq!(j["outcome"]["return_code"], *rc, "{job}: {j:#}");
+        assert_eq!(j["outcome"]["exit_code"], *exit, "{job}: {j:#}");
+        assert_eq!(j["outcome"]["observed_by"], "recovery", "{job}");
+        assert_eq!(site.status(id), None, "{job}: container removed");
+        let out = site.run("wait", &[job]);
+        assert_eq!(
+            out.status.code(),
+            Some(*rc as i32),
+            "{job}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(store.pending_launches(&site.site).unwrap().is_empty());
+}
+
+#[test]
+fn sigkilled_launchers_then_recover_reports_exact_codes() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let t0 = Instant::now();
+    let ids: Vec<String> = CODES
+        .iter()
+        .map(|(job, exit, _)| site.launch(job, &format!("sleep 12\nexit {exit}")))
+        .collect();
+    // The launcher processes that follow the jobs.
+    let waiters: Vec<Child> = CODES
+        .iter()
+        .map(|(job, _, _)| {
+            site.berth("wait", &[job])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn wait")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    for (id, (job, _, _)) in ids.iter().zip(CODES) {
+        assert_eq!(
+            site.status(id).as_deref(),
+            Some("running"),
+            "{job} still runs at the kill"
+        );
+    }
+    kill(waiters);
+    site.until("all jobs exited", || {
+        ids.iter().all(|id| site.status(id).as_deref() == Some("exited"))
+    });
+    assert_recovered_exactly(&site, &ids);
+    eprintln!("sigkill test took {:?}", t0.elapsed());
+}
+
+#[test]
+fn sigkill_between_exit_and_outcome_then_recover_reports_exact_codes() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let t0 = Instant::now();
+    let ids: Vec<String> = CODES
+        .iter()
+        .map(|(job, exit, _)| site.launch(job, &format!("sleep 3\nexit {exit}")))
+        .collect();
+    let markers: Vec<PathBuf> = CODES
+        .iter()
+        .map(|(job, _, _)| site.root().join(format!(".hold-{job}")))
+        .collect();
+    let waiters: Vec<Child> = CODES
+        .iter()
+        .zip(&markers)
+        .map(|((job, _, _), marker)| {
+            site.berth("wait", &[job])
+                .env("BERTH_TEST_HOLD_BEFORE_RECORD", marker)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn wait")
+        })
+        .collect();
+    // Each launcher has seen its container exit and holds before recording.
+    site.until("every launcher saw its job end", || {
+        markers.iter().all(|m| m.exists())
+    });
+    kill(waiters);
+    assert_recovered_exactly(&site, &ids);
+    eprintln!("kill-before-record test took {:?}", t0.elapsed());
+}
+
+#[test]
+fn two_cli_processes_on_one_site_leave_a_consistent_store() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let t0 = Instant::now();
+    let plan: Vec<Vec<(String, i64)>> = (0..2)
+        .map(|p| {
+            (0..3)
+                .map(|i| (format!("job-p{p}-{i}"), (p * 3 + i) as i64 % 4))
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for jobs in &plan {
+            let site = &site;
+            scope.spawn(move || {
+                for (job, exit) in jobs {
+                    site.launch(job, &format!("sleep 0.5\nexit {exit}"));
+                }
+                for (job, exit) in jobs {
+                    let out = site.run("wait", &[job]);
+                    let rc = match exit {
+                        0 => 0,
+                        9 => 9,
+                        _ => 1,
+                    };
+                    assert_eq!(out.status.code(), Some(rc), "{job}: {}", text(&out.stderr));
+                }
+            });
+        }
+    });
+    let store = site.store();
+    let history = store
+        .launches(&berth_store::LaunchFilter {
+            site: Some(site.site.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(history.len(), 6, "{history:#?}");
+    for entry in &history {
+        let outcome = entry.outcome.as_ref().expect("every launch has its outcome");
+        let exit = plan
+            .iter()
+            .flatten()
+            .find(|(j, _)| *j == entry.launch.job_id)
+            .map(|(_, e)| *e)
+            .unwrap();
+        assert_eq!(outcome.exit_code, Some(exit), "{}", entry.launch.job_id);
+        assert_eq!(site.status(&entry.launch.container_id), None);
+    }
+    eprintln!("two-process test took {:?}", t0.elapsed());
+}
+
+#[test]
+fn output_of_a_job_that_fails_at_once_is_kept_after_its_container_is_gone() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let id = site.launch("job-crash", "print hello-from-the-job\neprint dying-now\nexit 1");
+    let out = site.run("wait", &["job-crash"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(site.status(&id), None, "container removed");
+    let kept = std::fs::read_to_string(site.log_file("job-crash")).expect("berth-job.log");
+    assert!(
+        kept.contains("hello-from-the-job") && kept.contains("dying-now"),
+        "{kept}"
+    );
+    let out = site.run("logs", &["job-crash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello-from-the-job"));
+
+    // While the container exists, from the engine; -f follows until it stops.
+    let id = site.launch("job-talk", "print early\nsleep 2\nprint late\nexit 0");
+    let started = Instant::now();
+    let out = site.run("logs", &["-f", "job-talk"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let followed = text(&out.stdout);
+    assert!(
+        followed.contains("early") && followed.contains("late"),
+        "{followed}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "followed until the end"
+    );
+    assert_eq!(site.status(&id).as_deref(), Some("exited"));
+    assert_eq!(site.run("wait", &["job-talk"]).status.code(), Some(0));
+    let out = site.run("logs", &["job-talk"]);
+    assert!(text(&out.stdout).contains("late"), "from the file after removal");
+}
+
+#[test]
+fn retention_keeps_a_failed_container_then_recover_removes_it() {
+    let Some(engine) = engine_or_skip() else { return };
+    // 0.002 h = 7.2 s.
+    let site = CliSite::new(engine, json!({"keep_failed_containers_hours": 0.002}));
+    let failed = site.launch("job-bad", "print kept-for-debugging\nexit 1");
+    let ok = site.launch("job-good", "exit 0");
+    assert_eq!(site.run("wait", &["job-bad"]).status.code(), Some(1));
+    assert_eq!(site.run("wait", &["job-good"]).status.code(), Some(0));
+    assert_eq!(site.status(&ok), None, "a succeeded job is not kept");
+    assert_eq!(site.status(&failed).as_deref(), Some("exited"), "kept");
+    let kept = std::fs::read_to_string(site.log_file("job-bad")).expect("output kept already");
+    assert!(kept.contains("kept-for-debugging"));
+
+    let (report, _) = site.recover_json();
+    assert_eq!(recovered(&report, &failed)["action"], "kept", "{report:#}");
+    assert_eq!(site.status(&failed).as_deref(), Some("exited"));
+
+    let finished = site
+        .runtime
+        .block_on(site.engine.inspect(&failed))
+        .unwrap()
+        .finished_at
+        .and_then(|f| berth_store::time::unix_ms_from_rfc3339(&f))
+        .expect("FinishedAt");
+    let now = berth_store::time::now_ms();
+    let left = (finished + 7_200 - now).max(0) as u64;
+    eprintln!("waiting {left} ms for the retention period to end");
+    std::thread::sleep(Duration::from_millis(left + 300));
+    let (report, _) = site.recover_json();
+    assert_eq!(recovered(&report, &failed)["action"], "swept", "{report:#}");
+    assert_eq!(site.status(&failed), None, "removed after the period");
+    let listed = site
+        .runtime
+        .block_on(
+            site.engine
+                .list(&[LabelFilter::eq(labels::SITE, &site.site)], true),
+        )
+        .unwrap();
+    assert!(listed.is_empty(), "nothing left behind: {listed:?}");
+}
+
+#[test]
+fn corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let id = site.launch("job-five", "sleep 1\nexit 5");
+    site.until("job exited", || site.status(&id).as_deref() == Some("exited"));
+
+    let path = berth_store::default_path(site.root());
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    let junk: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&path, junk).expect("corrupt the store");
+
+    let (report, stderr) = site.recover_json();
+    assert!(
+        stderr.contains("damaged") && stderr.contains("rebuilt"),
+        "{stderr}"
+    );
+    let j = recovered(&report, &id);
+    assert_eq!(j["action"], "recorded", "{j:#}");
+    assert_eq!(j["launch_rebuilt"], true, "{j:#}");
+    assert_eq!(j["outcome"]["exit_code"], 5);
+    assert_eq!(j["outcome"]["return_code"], 1);
+    assert_eq!(site.status(&id), None);
+    let entry = site
+        .store()
+        .launch_by_job("job-five", &site.site)
+        .unwrap()
+        .expect("launch rebuilt from labels");
+    assert_eq!(entry.launch.image, site.image);
+    assert_eq!(entry.outcome.expect("outcome").exit_code, Some(5));
+    let moved = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("state.db.corrupt-"));
+    assert!(moved, "the damaged file is kept aside");
+}

@@ -1,0 +1,791 @@
+//! The job lifecycle on a real Docker engine, with plans from the core builder and the job
+//! stub image built by the tests (no registry is needed).
+//!
+//! These tests need Docker: without a reachable engine they skip (saying so), unless
+//! `BERTH_REQUIRE_DOCKER=1`, where they fail. Each test runs its own site: a unique site
+//! name (so its berth labels are its own), a temporary workspace, a unique network and a
+//! unique stub image, all removed by a [`Cleanup`] guard even when the test fails. Every
+//! test ends by listing the containers labelled with its site: none may remain.
+//!
+//! Jobs run as uid:gid 1000:1000, as they would under a launcher running as a non-root
+//! user (the plan takes the launcher's ids).
+
+use async_trait::async_trait;
+use berth_core::args::{JobProcessArgs, Role};
+use berth_core::config::SiteConfig;
+use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
+use berth_core::pyval::Map;
+use berth_core::{labels, DockerStatus, Error, ErrorKind, JobReturnCode, WORKSPACE_MOUNT};
+use berth_engine::docker::DockerRuntime;
+use berth_engine::{
+    ContainerEvent, ContainerRuntime, ContainerState, ContainerSummary, EngineError, EngineInfo,
+    EngineResult, LabelFilter, LogChunk,
+};
+use berth_launcher::{JobHandle, Launcher, LauncherSettings};
+use berth_store::{JobOutcome, MemoryStore, ObservedBy, OutcomeStore};
+use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use futures::future::join_all;
+use futures::stream::BoxStream;
+use serde_json::{json, Value};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous deadline for one engine step on a loaded 2-core machine.
+const STEP: Duration = Duration::from_secs(90);
+
+/// The job user: what a launcher running as a non-root user passes to the plan.
+const JOB_UID: u32 = 1000;
+const JOB_GID: u32 = 1000;
+
+const CLIENT_MODULE: &str = "nvflare.private.fed.app.client.worker_process";
+
+/// Credentials in the job process args; they must reach the job only through its env.
+const AUTH_TOKEN: &str = "tok-5f1c2d9e7a";
+const AUTH_SIGNATURE: &str = "sig-0b6e4c8f21";
+const SSID: &str = "ssid-93d7a1c4";
+
+async fn step<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
+}
+
+fn obj(v: Value) -> Map {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("test fixture is not an object: {other}"),
+    }
+}
+
+fn mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+fn container_path(rel: &str) -> String {
+    format!("{WORKSPACE_MOUNT}/{rel}")
+}
+
+/// A site's host workspace and identity, with nothing on the engine yet.
+///
+/// `startup/` and `local/` are world-writable on the host, so only the read-only mounts can
+/// stop a job writing there. Each job folder is world-writable so the job user can write
+/// its own folder.
+struct Workspace {
+    dir: tempfile::TempDir,
+    site: String,
+    network: String,
+    image: String,
+    /// The launcher args (resources.json `args`) the site config is read from.
+    site_args: Value,
+}
+
+impl Workspace {
+    fn new(network: &str, image: &str, extra_site_args: Value) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (sub, file, text) in [
+            ("startup", "fed_client.json", "{\"format_version\": 2}\n"),
+            ("local", "resources.json", "{\"components\": []}\n"),
+        ] {
+            let path = dir.path().join(sub);
+            std::fs::create_dir(&path).expect("create site folder");
+            std::fs::write(path.join(file), text).expect("write site file");
+            mode(&path, 0o777);
+        }
+        let mut site_args = json!({
+            "workspace": dir.path().to_str().expect("utf-8 tempdir"),
+            "network": network,
+            "timeout": 30,
+        });
+        for (k, v) in obj(extra_site_args) {
+            site_args[k] = v;
+        }
+        Self {
+            dir,
+            site: unique_name("site"),
+            network: network.to_string(),
+            image: image.to_string(),
+            site_args,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn job_dir(&self, job_id: &str) -> PathBuf {
+        self.root().join(job_id)
+    }
+
+    /// Writes the job folder: its `stub.script` and an (empty) custom code folder.
+    fn job(&self, job_id: &str, script: &str) -> PathBuf {
+        let dir = self.job_dir(job_id);
+        let custom = dir.join(Role::Client.app_dir_name(&self.site)).join("custom");
+        std::fs::create_dir_all(&custom).expect("create job folder");
+        std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("write stub.script");
+        mode(&dir, 0o777);
+        dir
+    }
+
+    fn meta(&self, job_id: &str, image: &str) -> Value {
+        json!({
+            "job_id": job_id,
+            "deploy_map": {"app": [self.site]},
+            "launcher_spec": {self.site.as_str(): {"docker": {"image": image}}},
+        })
+    }
+
+    fn job_args(&self, job_id: &str) -> JobProcessArgs {
+        JobProcessArgs::from_map(obj(json!({
+            "exe_module": ["-m", CLIENT_MODULE],
+            "workspace": ["-m", WORKSPACE_MOUNT],
+            "startup_dir": ["-w", container_path("startup")],
+            "job_id": ["-n", job_id],
+            "client_name": ["-c", self.site],
+            "parent_url": ["-p", "tcp://localhost:8102"],
+            "auth_token": ["-t", AUTH_TOKEN],
+            "auth_signature": ["-ts", AUTH_SIGNATURE],
+            "ssid": ["-d", SSID],
+        })))
+    }
+
+    /// The plan for `job_id` as the launcher would build it (parent root = host workspace,
+    /// since berth runs on the host here), running `image`.
+    fn plan_with_image(&self, job_id: &str, image: &str) -> ContainerPlan {
+        let config = SiteConfig::from_args(&obj(self.site_args.clone()), None).expect("site config");
+        let meta = obj(self.meta(job_id, image));
+        let args = self.job_args(job_id);
+        let env = |_: &str| None;
+        let plan = build_plan(&PlanRequest {
+            site_config: &config,
+            site: &self.site,
+            role: Role::Client,
+            job_meta: &meta,
+            job_args: Some(&args),
+            set_options: &[],
+            parent_root: self.root(),
+            workspace_object: true,
+            launcher_env: &env,
+            uid: JOB_UID,
+            gid: JOB_GID,
+        });
+        plan.unwrap_or_else(|e| panic!("plan for {job_id}: {e} ({:?})", e.hint()))
+    }
+
+    fn plan(&self, job_id: &str) -> ContainerPlan {
+        self.plan_with_image(job_id, &self.image)
+    }
+
+    fn settings(&self) -> LauncherSettings {
+        let mut s = LauncherSettings::new(&self.site);
+        s.network = self.network.clone();
+        s.start_timeout = Some(Duration::from_secs(30));
+        s.poll_interval = Duration::from_millis(50);
+        s.settle_check_interval = Duration::from_secs(5);
+        s
+    }
+
+    fn site_filters(&self) -> Vec<LabelFilter> {
+        vec![
+            LabelFilter::eq(labels::MANAGED, "true"),
+            LabelFilter::eq(labels::SITE, &self.site),
+        ]
+    }
+}
+
+/// One test's site on the real engine: a workspace, a network, the stub image, a launcher
+/// and an in-memory outcome store. Dropping it removes every container, network and image
+/// it registered (fields drop in order: the launcher, then the guard, then the folder).
+struct Site {
+    launcher: Launcher,
+    store: Arc<MemoryStore>,
+    rt: DockerRuntime,
+    cleanup: Cleanup,
+    ws: Workspace,
+}
+
+impl Site {
+    async fn new(rt: DockerRuntime, extra_site_args: Value) -> Self {
+        Self::with_runtime(rt, extra_site_args, |rt| Arc::new(rt)).await
+    }
+
+    /// A site whose launcher talks to the engine through `wrap(rt)`.
+    async fn with_runtime(
+        rt: DockerRuntime,
+        extra_site_args: Value,
+        wrap: impl FnOnce(DockerRuntime) -> Arc<dyn ContainerRuntime>,
+    ) -> Self {
+        let cleanup = Cleanup::new(&rt);
+        let network = step("create network", cleanup.new_network(&rt))
+            .await
+            .expect("network");
+        let image = step("import stub image", cleanup.new_stub_image(&rt))
+            .await
+            .expect("stub image");
+        let ws = Workspace::new(&network, &image, extra_site_args);
+        let store = Arc::new(MemoryStore::new());
+        let launcher = Launcher::new(wrap(rt.clone()), ws.settings(), store.clone());
+        Self {
+            launcher,
+            store,
+            rt,
+            cleanup,
+            ws,
+        }
+    }
+
+    /// The plan for a job folder written with `script`; its container is registered with
+    /// the guard before anything is created.
+    fn plan(&self, job_id: &str, script: &str) -> ContainerPlan {
+        self.ws.job(job_id, script);
+        let plan = self.ws.plan(job_id);
+        self.cleanup.container(&plan.name);
+        plan
+    }
+
+    async fn launch(&self, job_id: &str, script: &str) -> JobHandle {
+        let plan = self.plan(job_id, script);
+        step(&format!("launch {job_id}"), self.launcher.launch(plan))
+            .await
+            .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()))
+    }
+
+    fn stored(&self, h: &JobHandle) -> JobOutcome {
+        self.store
+            .outcome(h.container_id())
+            .expect("read store")
+            .unwrap_or_else(|| panic!("no outcome recorded for {}", h.job_id()))
+    }
+
+    async fn containers(&self) -> Vec<ContainerSummary> {
+        step("list", self.rt.list(&self.ws.site_filters(), true))
+            .await
+            .expect("list site containers")
+    }
+
+    /// No container labelled with this site remains, whatever its state.
+    async fn assert_no_containers(&self) {
+        let left = self.containers().await;
+        assert!(
+            left.is_empty(),
+            "containers left behind: {:?}",
+            left.iter().map(|c| (&c.name, &c.status)).collect::<Vec<_>>()
+        );
+        assert_eq!(self.launcher.tracked_count(), 0, "jobs still tracked");
+    }
+
+    async fn assert_removed(&self, h: &JobHandle) {
+        assert!(
+            matches!(
+                step("inspect", self.rt.inspect(h.container_id())).await,
+                Err(EngineError::NotFound(_))
+            ),
+            "container of {} still exists",
+            h.job_id()
+        );
+    }
+}
+
+async fn wait(h: &JobHandle) -> JobReturnCode {
+    step(&format!("wait {}", h.job_id()), h.wait()).await
+}
+
+fn assert_refused(e: &Error, phrases: &[&str]) {
+    assert_eq!(e.kind(), ErrorKind::Refused, "wrong kind for: {e}");
+    for p in phrases {
+        assert!(e.message().contains(p), "message lacks {p:?}: {e}");
+    }
+}
+
+// ---- exit codes and outcomes ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_map_to_return_codes() {
+    let Some(rt) = engine_or_skip() else { return };
+    // A small memory limit for every job of the site: only the allocating job exceeds it.
+    let limits = json!({"default_job_container_kwargs": {"mem_limit": "32m", "memswap_limit": "32m"}});
+    let site = Site::new(rt, limits).await;
+
+    let scripted = [
+        ("exit-0", "sleep 0.2\nexit 0", 0, JobReturnCode::Success),
+        ("exit-1", "sleep 0.2\nexit 1", 1, JobReturnCode::ExecutionError),
+        ("exit-3", "sleep 0.2\nexit 3", 3, JobReturnCode::ExecutionError),
+        // The job's own abort code.
+        ("exit-9", "sleep 0.2\nexit 9", 9, JobReturnCode::Aborted),
+        // OOM-killed by the engine: SIGKILL, 137.
+        ("oom", "alloc 256\nsleep 30", 137, JobReturnCode::ExecutionError),
+    ];
+    let mut handles = Vec::new();
+    for (job, script, _, _) in &scripted {
+        handles.push(site.launch(job, script).await);
+    }
+    // Killed from outside berth (`docker kill`): also 137, but not OOM.
+    let killed = site.launch("killed", "sleep 60").await;
+    assert!(step("killed running", killed.enter_states(&[DockerStatus::Running])).await);
+    step("kill", site.rt.stop(killed.container_id(), 0))
+        .await
+        .expect("kill");
+
+    let codes = join_all(handles.iter().chain([&killed]).map(wait)).await;
+    let expected = scripted
+        .iter()
+        .map(|(job, _, exit, code)| (*job, *exit, *code))
+        .chain([("killed", 137, JobReturnCode::ExecutionError)]);
+    for ((job, exit, code), (h, got)) in expected.zip(handles.iter().chain([&killed]).zip(codes)) {
+        assert_eq!(got, code, "return code of {job}");
+        assert_eq!(h.terminal_state(), Some(code), "{job}");
+        let outcome = h.outcome().expect("outcome on the handle");
+        assert_eq!(outcome.exit_code, Some(exit), "exit code of {job}: {outcome:?}");
+        assert_eq!(outcome.oom_killed, job == "oom", "OOM flag of {job}: {outcome:?}");
+        assert!(outcome.finished_at.is_some(), "{job}: {outcome:?}");
+        assert_eq!(
+            site.stored(h),
+            outcome,
+            "{job}: the store holds what the handle says"
+        );
+        site.assert_removed(h).await;
+    }
+    site.assert_no_containers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::new(rt, json!({})).await;
+    let h = site.launch("long", "sleep 120").await;
+    assert_eq!(h.terminal_state(), None);
+    assert_eq!(step("poll", h.poll()).await, JobReturnCode::Unknown);
+
+    let started = Instant::now();
+    assert_eq!(step("terminate", h.terminate()).await, JobReturnCode::Aborted);
+    eprintln!("terminate took {:?}", started.elapsed());
+    assert_eq!(h.terminal_state(), Some(JobReturnCode::Aborted));
+    // Terminal state is set once: later calls answer from it.
+    assert_eq!(wait(&h).await, JobReturnCode::Aborted);
+    assert_eq!(step("poll", h.poll()).await, JobReturnCode::Aborted);
+    assert_eq!(
+        step("terminate again", h.terminate()).await,
+        JobReturnCode::Aborted
+    );
+
+    let outcome = site.stored(&h);
+    assert_eq!(outcome.return_code, JobReturnCode::Aborted);
+    assert_eq!(outcome.observed_by, ObservedBy::Terminate);
+    assert_eq!(outcome.exit_code, Some(137), "stopped with no grace: {outcome:?}");
+    site.assert_removed(&h).await;
+    site.assert_no_containers().await;
+}
+
+/// Delegates to the engine, except that `start` returns only once the container has
+/// exited: the launch can then only see the job after its end, never `running`.
+struct StartReturnsAfterExit(DockerRuntime);
+
+#[async_trait]
+impl ContainerRuntime for StartReturnsAfterExit {
+    async fn ping(&self) -> EngineResult<EngineInfo> {
+        self.0.ping().await
+    }
+    async fn network_exists(&self, name: &str) -> EngineResult<bool> {
+        self.0.network_exists(name).await
+    }
+    async fn image_exists(&self, image: &str) -> EngineResult<bool> {
+        self.0.image_exists(image).await
+    }
+    async fn pull_image(&self, image: &str) -> EngineResult<()> {
+        self.0.pull_image(image).await
+    }
+    async fn create(&self, name: &str, body: &Value, platform: Option<&str>) -> EngineResult<String> {
+        self.0.create(name, body, platform).await
+    }
+    async fn start(&self, id: &str) -> EngineResult<()> {
+        self.0.start(id).await?;
+        self.0.wait_exit(id).await.map(|_| ())
+    }
+    async fn inspect(&self, id: &str) -> EngineResult<ContainerState> {
+        self.0.inspect(id).await
+    }
+    async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()> {
+        self.0.stop(id, grace_secs).await
+    }
+    async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
+        self.0.remove(id, force).await
+    }
+    async fn list(&self, filters: &[LabelFilter], all: bool) -> EngineResult<Vec<ContainerSummary>> {
+        self.0.list(filters, all).await
+    }
+    fn events(&self, filters: &[LabelFilter]) -> BoxStream<'static, EngineResult<ContainerEvent>> {
+        self.0.events(filters)
+    }
+    fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogChunk>> {
+        self.0.logs(id, follow)
+    }
+    async fn wait_exit(&self, id: &str) -> EngineResult<i64> {
+        self.0.wait_exit(id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_exits_before_running_is_seen_is_reported() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::with_runtime(rt, json!({}), |rt| Arc::new(StartReturnsAfterExit(rt))).await;
+    let h = site.launch("quick", "exit 3").await;
+    // The launch returned a handle, and the end is already known: it was not lost.
+    assert_eq!(h.terminal_state(), Some(JobReturnCode::ExecutionError));
+    assert_eq!(wait(&h).await, JobReturnCode::ExecutionError);
+    let outcome = site.stored(&h);
+    assert_eq!(outcome.exit_code, Some(3), "{outcome:?}");
+    assert_eq!(h.outcome(), Some(outcome));
+    site.assert_removed(&h).await;
+
+    // The same on the plain engine path, where the race goes whichever way it goes.
+    let plain = Site::new(site.rt.clone(), json!({})).await;
+    let quick = plain.launch("quick-plain", "exit 0").await;
+    eprintln!("plain launch returned with state {:?}", quick.terminal_state());
+    assert_eq!(wait(&quick).await, JobReturnCode::Success);
+    assert_eq!(plain.stored(&quick).exit_code, Some(0));
+    plain.assert_no_containers().await;
+    site.assert_no_containers().await;
+}
+
+// ---- isolation, seen from inside the job container -----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_container_is_isolated() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::new(rt, json!({})).await;
+    // Another job's folder, with something in it the probe must not see.
+    let other = site.ws.job("other-job", "exit 0");
+    std::fs::write(other.join("secret.txt"), "other job's data\n").expect("write secret");
+    let secret = container_path("other-job/secret.txt");
+    let h = site
+        .launch(
+            "probe-job",
+            &format!(
+                "probe probe.json {secret} {} {}",
+                container_path("other-job"),
+                container_path("startup")
+            ),
+        )
+        .await;
+    assert_eq!(wait(&h).await, JobReturnCode::Success, "{:?}", h.outcome());
+
+    let report_path = site.ws.job_dir("probe-job").join("probe.json");
+    let text = std::fs::read_to_string(&report_path).expect("the probe wrote its report in the job folder");
+    let report: Value = serde_json::from_str(&text).expect("probe report is JSON");
+    let attempt = |name: &str| -> (bool, String) {
+        let a = &report["attempts"][name];
+        assert!(a.is_object(), "no attempt {name} in {report:#}");
+        (
+            a["ok"] == json!(true),
+            a["detail"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+
+    // Runs as the launcher's uid:gid, in its job folder; the report file is the job user's.
+    assert_eq!(report["uid"], json!(JOB_UID.to_string()), "{report:#}");
+    assert_eq!(report["gid"], json!(JOB_GID.to_string()), "{report:#}");
+    assert_eq!(report["cwd"], json!(container_path("probe-job")));
+    let meta = std::fs::metadata(&report_path).expect("report metadata");
+    assert_eq!((meta.uid(), meta.gid()), (JOB_UID, JOB_GID));
+
+    // DESIGN decision 10: the job user can create folders at the workspace root.
+    let (ok, detail) = attempt("workspace_root_mkdir");
+    assert!(ok, "mkdir at the workspace root failed: {detail}");
+
+    // startup/ and local/ are read-only mounts (writable on the host: only the mount stops it).
+    for name in ["write_startup", "write_local"] {
+        let (ok, detail) = attempt(name);
+        assert!(!ok, "{name} succeeded: {detail}");
+        assert!(detail.contains("Read-only file system"), "{name}: {detail}");
+    }
+    let (ok, detail) = attempt(&format!("read:{}", container_path("startup")));
+    assert!(ok, "startup/ is not readable: {detail}");
+
+    // Another job's folder is invisible: not listed, not readable.
+    let (ok, detail) = attempt("other_entries");
+    assert!(
+        ok && detail.is_empty(),
+        "workspace root lists other entries: {detail}"
+    );
+    let attempts = report["attempts"].as_object().expect("attempts");
+    assert!(
+        !attempts.keys().any(|k| k.starts_with("read_other:")),
+        "{report:#}"
+    );
+    for path in [secret.clone(), container_path("other-job")] {
+        let (ok, detail) = attempt(&format!("read:{path}"));
+        assert!(!ok, "{path} is readable: {detail}");
+        assert!(detail.contains("No such file or directory"), "{path}: {detail}");
+    }
+
+    // The mounts: the workspace root a tmpfs, startup/ and local/ read-only, the job rw.
+    let mounts = report["mounts"].as_array().expect("mounts");
+    let mount = |target: &str| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m["target"] == json!(target))
+            .unwrap_or_else(|| panic!("no mount at {target}: {mounts:#?}"))
+    };
+    assert_eq!(mount(WORKSPACE_MOUNT)["fstype"], json!("tmpfs"));
+    assert_eq!(mount(&container_path("startup"))["ro"], json!(true));
+    assert_eq!(mount(&container_path("local"))["ro"], json!(true));
+    assert_eq!(mount(&container_path("probe-job"))["ro"], json!(false));
+    let job_mounts: Vec<&str> = mounts
+        .iter()
+        .filter_map(|m| m["target"].as_str())
+        .filter(|t| t.starts_with(&format!("{WORKSPACE_MOUNT}/")))
+        .collect();
+    assert_eq!(job_mounts.len(), 3, "unexpected workspace mounts: {job_mounts:?}");
+
+    // No engine inside.
+    assert_eq!(report["docker_socket"], json!(false), "{report:#}");
+
+    // Credentials travel in the environment only, never on the command line.
+    let argv = report["argv"].as_array().expect("argv");
+    assert_eq!(
+        argv.get(1..4),
+        Some(&[json!("-u"), json!("-m"), json!(CLIENT_MODULE)][..])
+    );
+    for secret in [AUTH_TOKEN, AUTH_SIGNATURE, SSID] {
+        assert!(
+            !argv
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a.contains(secret))),
+            "credential {secret} on the command line: {argv:?}"
+        );
+    }
+    let env = &report["env"];
+    assert_eq!(env["NVFLARE_JOB_AUTH_TOKEN"], json!(AUTH_TOKEN));
+    assert_eq!(env["NVFLARE_JOB_TOKEN_SIGNATURE"], json!(AUTH_SIGNATURE));
+    assert_eq!(env["NVFLARE_JOB_SSID"], json!(SSID));
+
+    site.assert_removed(&h).await;
+    site.assert_no_containers().await;
+}
+
+// ---- clear errors ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_network_is_a_clear_error() {
+    let Some(rt) = engine_or_skip() else { return };
+    let cleanup = Cleanup::new(&rt);
+    let image = step("import stub image", cleanup.new_stub_image(&rt))
+        .await
+        .expect("stub image");
+    let absent = unique_name("net-absent");
+    let ws = Workspace::new(&absent, &image, json!({}));
+    ws.job("job-1", "exit 0");
+    let plan = ws.plan("job-1");
+    cleanup.container(&plan.name);
+    let launcher = Launcher::new(Arc::new(rt.clone()), ws.settings(), Arc::new(MemoryStore::new()));
+
+    let e = step("launch", launcher.launch(plan)).await.unwrap_err();
+    assert_refused(&e, &["does not exist", &absent]);
+    let hint = e.hint().unwrap_or_default();
+    assert!(
+        hint.contains(&format!("docker network create {absent}")),
+        "hint: {hint:?}"
+    );
+    let left = step("list", rt.list(&ws.site_filters(), true))
+        .await
+        .expect("list");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_is_a_clear_error() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::new(rt, json!({})).await;
+    site.ws.job("job-1", "exit 0");
+    let absent = format!("{}:absent", unique_name("img"));
+    let plan = site.ws.plan_with_image("job-1", &absent);
+    site.cleanup.container(&plan.name);
+
+    let e = step("launch", site.launcher.launch(plan)).await.unwrap_err();
+    assert_refused(&e, &["not found for job", "job-1", &absent]);
+    assert!(
+        e.hint().is_some_and(|h| h.contains("does not pull")),
+        "{:?}",
+        e.hint()
+    );
+    site.assert_no_containers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_engine_is_a_clear_error() {
+    // Needs no engine: it must not find one.
+    let ws = Workspace::new("nvflare-network", "berth-job-stub:absent", json!({}));
+    ws.job("job-1", "exit 0");
+    let plan = ws.plan("job-1");
+    let rt = DockerRuntime::connect("unix:///nonexistent/berth.sock").expect("a well-formed address");
+    let launcher = Launcher::new(Arc::new(rt), ws.settings(), Arc::new(MemoryStore::new()));
+    let e = step("launch", launcher.launch(plan)).await.unwrap_err();
+    assert_refused(
+        &e,
+        &["cannot connect to Docker daemon", "/nonexistent/berth.sock"],
+    );
+}
+
+// ---- many jobs at once -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_jobs_all_reach_their_outcome() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::new(rt, json!({})).await;
+    let jobs: Vec<(String, i64)> = (0..20).map(|i| (format!("job-{i:02}"), i)).collect();
+    let plans: Vec<ContainerPlan> = jobs
+        .iter()
+        .map(|(job, code)| site.plan(job, &format!("sleep 0.5\nexit {code}")))
+        .collect();
+
+    let started = Instant::now();
+    let launched = join_all(plans.into_iter().map(|plan| site.launcher.launch(plan)));
+    let handles: Vec<JobHandle> = step("launch 20 jobs", launched)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e: Error| panic!("a launch failed: {e}"));
+    eprintln!("20 launches took {:?}", started.elapsed());
+    let codes = join_all(handles.iter().map(wait)).await;
+    eprintln!("20 jobs ended after {:?}", started.elapsed());
+
+    for (((job, exit), h), code) in jobs.iter().zip(&handles).zip(codes) {
+        assert_eq!(h.job_id(), job);
+        assert_eq!(code, JobReturnCode::from_exit_code(*exit), "{job}");
+        let outcome = site.stored(h);
+        assert_eq!(outcome.exit_code, Some(*exit), "{job}: {outcome:?}");
+        assert_eq!(outcome.return_code, code, "{job}");
+    }
+    assert_eq!(
+        handles
+            .iter()
+            .filter(|h| h.terminal_state() == Some(JobReturnCode::Aborted))
+            .count(),
+        1,
+        "exactly one job (exit 9) aborted itself"
+    );
+    site.assert_no_containers().await;
+}
+
+// ---- cleanup, and the plan as the engine takes it -------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_test_leaves_no_container_behind() {
+    let Some(rt) = engine_or_skip() else { return };
+    let seen: Arc<Mutex<Option<(String, String)>>> = Arc::default();
+    let (rt2, seen2) = (rt.clone(), seen.clone());
+    let failed = tokio::spawn(async move {
+        let site = Site::new(rt2, json!({})).await;
+        let h = site.launch("doomed", "sleep 120").await;
+        *seen2.lock().unwrap() = Some((site.ws.site.clone(), h.container_id().to_string()));
+        panic!("a failing test (expected)");
+    })
+    .await;
+    assert!(failed.unwrap_err().is_panic());
+    let (site, id) = seen.lock().unwrap().clone().expect("the job was launched");
+    let filters = [
+        LabelFilter::eq(labels::MANAGED, "true"),
+        LabelFilter::eq(labels::SITE, &site),
+    ];
+    let left = step("list", rt.list(&filters, true)).await.expect("list");
+    assert!(left.is_empty(), "{left:?}");
+    assert!(matches!(
+        step("inspect", rt.inspect(&id)).await,
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+/// `docker inspect` of one object, as JSON.
+fn docker_inspect(rt: &DockerRuntime, id: &str) -> Value {
+    let out = std::process::Command::new("docker")
+        .args(["-H", &rt.endpoint(), "inspect", id])
+        .output()
+        .expect("the docker command is needed to inspect the container");
+    assert!(
+        out.status.success(),
+        "docker inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).expect("docker inspect prints JSON");
+    list[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
+    let Some(rt) = engine_or_skip() else { return };
+    let site = Site::new(
+        rt,
+        json!({
+            "default_job_container_kwargs": {"shm_size": "64m", "labels": {"org.example.team": "fl"}},
+            "default_job_env": {"SITE_LEVEL": "from-site", "FLAG": true},
+        }),
+    )
+    .await;
+    let plan = site.plan("job-1", "exit 0");
+    // What `berth plan` prints, read back as the engine would get it.
+    let printed: Value =
+        serde_json::from_str(&serde_json::to_string(&plan.create).expect("serialise")).expect("parse");
+    let id = step(
+        "create",
+        site.rt.create(&plan.name, &printed, plan.platform.as_deref()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the engine refused the plan: {e}\n{printed:#}"));
+    let got = docker_inspect(&site.rt, &id);
+    let (config, host) = (&got["Config"], &got["HostConfig"]);
+
+    assert_eq!(got["Name"], json!(format!("/{}", plan.name)));
+    assert_eq!(config["Image"], json!(plan.image));
+    assert_eq!(config["Cmd"], printed["Cmd"]);
+    assert_eq!(config["User"], json!(format!("{JOB_UID}:{JOB_GID}")));
+    assert_eq!(config["WorkingDir"], json!(container_path("job-1")));
+    let env = config["Env"].as_array().expect("Env");
+    for item in printed["Env"].as_array().expect("planned Env") {
+        assert!(env.contains(item), "Env lacks {item}: {env:?}");
+    }
+    assert!(env.contains(&json!("SITE_LEVEL=from-site")) && env.contains(&json!("FLAG=True")));
+    for (k, v) in printed["Labels"].as_object().expect("planned Labels") {
+        assert_eq!(&config["Labels"][k], v, "label {k}");
+    }
+    assert_eq!(config["Labels"]["org.example.team"], json!("fl"));
+    assert_eq!(config["Labels"][labels::SITE], json!(site.ws.site));
+
+    assert_eq!(host["NetworkMode"], json!(site.ws.network));
+    assert_eq!(host["AutoRemove"], json!(false));
+    assert_eq!(host["ShmSize"], json!(64 * 1024 * 1024));
+    assert_eq!(
+        host["Tmpfs"],
+        json!({WORKSPACE_MOUNT: format!("mode=1777,uid={JOB_UID},gid={JOB_GID}")})
+    );
+    let root = site.ws.root().to_str().expect("utf-8");
+    let expected = [
+        ("startup", format!("{root}/startup"), true),
+        ("local", format!("{root}/local"), true),
+        ("job-1", format!("{root}/job-1"), false),
+    ];
+    let mounts = host["Mounts"].as_array().expect("HostConfig.Mounts");
+    assert_eq!(mounts.len(), expected.len(), "{mounts:#?}");
+    for (m, (target, source, ro)) in mounts.iter().zip(&expected) {
+        assert_eq!(m["Type"], json!("bind"), "{m}");
+        assert_eq!(m["Source"], json!(source), "{m}");
+        assert_eq!(m["Target"], json!(container_path(target)), "{m}");
+        // The engine leaves `ReadOnly` out when it is false.
+        assert_eq!(m["ReadOnly"].as_bool().unwrap_or(false), *ro, "{m}");
+    }
+    // The engine's own view of the mount points agrees.
+    let points = got["Mounts"].as_array().expect("Mounts");
+    for (target, source, ro) in &expected {
+        let point = points
+            .iter()
+            .find(|p| p["Destination"] == json!(container_path(target)))
+            .unwrap_or_else(|| panic!("no mount point {target}: {points:#?}"));
+        assert_eq!(point["Source"], json!(source));
+        assert_eq!(point["RW"], json!(!ro));
+    }
+
+    step("remove", site.rt.remove(&id, true)).await.expect("remove");
+    site.assert_no_containers().await;
+}
