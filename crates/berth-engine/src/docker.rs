@@ -710,6 +710,18 @@ impl ContainerRuntime for DockerRuntime {
             }),
         }
     }
+
+    async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
+        let docker = self.client().await?;
+        let c = docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| self.err(e))?;
+        serde_json::to_value(&c).map_err(|e| EngineError::Api {
+            status: 0,
+            message: format!("the inspect answer of container {id} cannot be encoded: {e}"),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub enum Method {
     Events,
     Logs,
     WaitExit,
+    InspectRaw,
 }
 
 /// One request as the fake received it.
@@ -100,6 +101,8 @@ struct FakeContainer {
     labels: HashMap<String, String>,
     created: i64,
     logs: Vec<LogChunk>,
+    /// The create body as received (`Null` for seeded containers).
+    body: serde_json::Value,
 }
 
 impl FakeContainer {
@@ -355,6 +358,7 @@ impl FakeRuntime {
             labels,
             created: 0,
             logs: Vec::new(),
+            body: serde_json::Value::Null,
         });
         id
     }
@@ -634,6 +638,67 @@ fn label_map(body: &serde_json::Value) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The inspect answer a real engine would give for what was created: the create body's
+/// top-level fields become `Config`, its `HostConfig` is kept, and `Mounts` lists the
+/// bind mounts as the engine reports them (`Destination`, `RW`).
+fn raw_inspect(c: &FakeContainer) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut config = serde_json::Map::new();
+    let mut host_config = json!({});
+    if let Value::Object(body) = &c.body {
+        for (k, v) in body {
+            match k.as_str() {
+                "HostConfig" => host_config = v.clone(),
+                "NetworkingConfig" => {}
+                _ => {
+                    config.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    config.insert("Image".into(), json!(c.image));
+    config.insert("Labels".into(), json!(c.labels));
+    let mounts: Vec<Value> = host_config
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m.get("Type").and_then(Value::as_str) == Some("bind"))
+                .map(|m| {
+                    json!({
+                        "Type": "bind",
+                        "Source": m.get("Source").cloned().unwrap_or(Value::Null),
+                        "Destination": m.get("Target").cloned().unwrap_or(Value::Null),
+                        "Mode": "",
+                        "RW": !m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false),
+                        "Propagation": "rprivate",
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (path, args) = match config.get("Cmd").and_then(Value::as_array) {
+        Some(cmd) if !cmd.is_empty() => (cmd[0].clone(), Value::Array(cmd[1..].to_vec())),
+        _ => (json!(""), json!([])),
+    };
+    json!({
+        "Id": c.id,
+        "Name": format!("/{}", c.name),
+        "Image": c.image,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": c.status.as_str(),
+            "Running": c.status == FakeStatus::Running,
+            "OOMKilled": c.oom_killed,
+            "ExitCode": c.exit_code.unwrap_or(0),
+        },
+        "Config": Value::Object(config),
+        "HostConfig": host_config,
+        "Mounts": mounts,
+    })
+}
+
 #[async_trait]
 impl ContainerRuntime for FakeRuntime {
     async fn ping(&self) -> EngineResult<EngineInfo> {
@@ -704,6 +769,7 @@ impl ContainerRuntime for FakeRuntime {
             labels: label_map(body),
             created,
             logs: Vec::new(),
+            body: body.clone(),
         });
         let idx = s.containers.len() - 1;
         s.emit(idx, ContainerEventKind::Other("create".into()));
@@ -867,6 +933,14 @@ impl ContainerRuntime for FakeRuntime {
                 stream::once(async move { Err(e) }).boxed()
             }
         }
+    }
+
+    async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
+        self.begin(Method::InspectRaw, id)?;
+        let s = self.lock();
+        s.find(id)
+            .map(|i| raw_inspect(&s.containers[i]))
+            .ok_or_else(|| State::not_found(id))
     }
 
     async fn wait_exit(&self, id: &str) -> EngineResult<i64> {

@@ -184,4 +184,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogChunk>>;
     /// `POST /containers/{id}/wait`: blocks until the container stops, returns its exit code.
     async fn wait_exit(&self, id: &str) -> EngineResult<i64>;
+    /// The engine's whole inspect answer (`GET /containers/{id}/json`) as JSON, in the
+    /// Engine API's field names, for audits. Not used by the lifecycle. The default answers
+    /// an error, so runtimes that wrap another one keep compiling; they should forward it.
+    async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
+        Err(EngineError::Api {
+            status: 0,
+            message: format!("this runtime cannot give the full inspect answer of container {id}"),
+        })
+    }
 }
