@@ -306,10 +306,8 @@ async fn an_oom_killed_job_is_recorded_as_such() {
 
 // (g) The engine connection fails while berth removes an ended job's container (here: the
 // removal request is dropped on its way). The outcome is recorded; the container must
-// still go. Found by cutting every open connection during (a): 1 run in 3 left one exited
-// container behind, because the launcher tries the removal once and never again.
+// still go: the launcher retries a failed removal with growing pauses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "launcher bug: Shared::remove_container does not retry a failed removal"]
 async fn a_removal_that_fails_is_retried() {
     let Some(rt) = engine_or_skip() else { return };
     let s = FaultSite::new(rt, json!({})).await;

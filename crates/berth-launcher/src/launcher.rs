@@ -49,6 +49,16 @@ fn creating(job_id: &str, e: impl std::fmt::Display) -> Error {
     Error::refused(format!("error creating container for job {job_id}: {e}"))
 }
 
+/// An engine failure during a launch: an engine that stopped answering is reported as
+/// spec §8 words it, whichever request noticed; anything else as a create failure.
+fn engine_failure(job_id: &str, e: &EngineError, context: impl std::fmt::Display) -> Error {
+    match e {
+        EngineError::Unreachable(_) => Error::refused(format!("cannot connect to Docker daemon: {e}"))
+            .with_hint("is the engine running? check DOCKER_HOST or /var/run/docker.sock"),
+        _ => creating(job_id, format!("{context}{e}")),
+    }
+}
+
 fn label(plan: &ContainerPlan, key: &str) -> Option<String> {
     plan.create.get("Labels")?.get(key)?.as_str().map(str::to_string)
 }
@@ -185,7 +195,7 @@ impl Launcher {
                     plan.image
                 )))
             }
-            Err(e) => return Err(creating(&job_id, e)),
+            Err(e) => return Err(engine_failure(&job_id, &e, "")),
         };
         let state = Arc::new(
             HandleState::new(&job_id, &container_id, &plan.name, settings.start_timeout)
@@ -218,7 +228,7 @@ impl Launcher {
         if let Err(e) = runtime.start(&container_id).await {
             guard.0 = None;
             handle.terminate().await;
-            return Err(creating(&job_id, e));
+            return Err(engine_failure(&job_id, &e, ""));
         }
         tracing::info!(job_id = %job_id, container = %plan.name, image = %plan.image, "started");
         if !handle.enter_states(&[DockerStatus::Running]).await {
@@ -236,7 +246,7 @@ impl Launcher {
         let present = runtime
             .image_exists(image)
             .await
-            .map_err(|e| creating(job_id, format!("cannot check image '{image}': {e}")))?;
+            .map_err(|e| engine_failure(job_id, &e, format_args!("cannot check image '{image}': ")))?;
         if present {
             return Ok(());
         }

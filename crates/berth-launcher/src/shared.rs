@@ -19,6 +19,29 @@ use tokio::sync::{watch, Notify};
 use crate::joblog;
 use crate::settings::LauncherSettings;
 
+/// How often a removal is tried before it is left to recovery.
+const REMOVE_ATTEMPTS: u32 = 8;
+
+/// One force-remove; `true` when the container is gone or going ("not found" and "removal
+/// in progress" count), `false` when it should be tried again.
+async fn try_remove(runtime: &dyn ContainerRuntime, id: &str, name: &str, last: bool) -> bool {
+    match runtime.remove(id, true).await {
+        Ok(()) => tracing::debug!(container = %name, "removed"),
+        Err(EngineError::NotFound(_)) => tracing::debug!(container = %name, "already removed"),
+        Err(EngineError::Conflict(m)) => {
+            tracing::info!(container = %name, "removal already in progress: {m}")
+        }
+        Err(e) if last => {
+            tracing::warn!(container = %name, "cannot remove the container: {e}; `berth recover` will remove it");
+        }
+        Err(e) => {
+            tracing::info!(container = %name, "cannot remove the container yet: {e}; retrying");
+            return false;
+        }
+    }
+    true
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here is a few field writes; a panic cannot leave them torn.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -331,16 +354,24 @@ impl Shared {
 
     /// Force-remove; "already gone" and "removal in progress" are fine.
     pub async fn remove_container(&self, h: &HandleState) {
-        match self.runtime.remove(&h.container_id, true).await {
-            Ok(()) => tracing::debug!(container = %h.container_name, "removed"),
-            Err(EngineError::NotFound(_)) => {
-                tracing::debug!(container = %h.container_name, "already removed")
-            }
-            Err(EngineError::Conflict(m)) => {
-                tracing::info!(container = %h.container_name, "removal already in progress: {m}")
-            }
-            Err(e) => tracing::warn!(container = %h.container_name, "cannot remove the container: {e}"),
+        let runtime = self.runtime.clone();
+        let (id, name) = (h.container_id.clone(), h.container_name.clone());
+        if try_remove(runtime.as_ref(), &id, &name, false).await {
+            return;
         }
+        // The outcome is already recorded, so nothing else in this process would come back
+        // for the container: retry in the background with growing pauses (from the poll
+        // interval), and leave what is still there after that to `berth recover`.
+        let mut pause = self.settings.poll_interval.max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            for attempt in 2..=REMOVE_ATTEMPTS {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+                if try_remove(runtime.as_ref(), &id, &name, attempt == REMOVE_ATTEMPTS).await {
+                    return;
+                }
+            }
+        });
     }
 
     /// One inspect, turned into an outcome when the container has ended. The caller holds
