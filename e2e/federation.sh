@@ -52,6 +52,9 @@ cleanup() {
         [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
     done
     docker network rm "$network" >/dev/null 2>&1
+    for image in "${parent_image:-}" "${job_image:-}" "${base_image:-}"; do
+        [ -n "$image" ] && docker rmi -f "$image" >/dev/null 2>&1
+    done
     if [ "${BERTH_E2E_KEEP:-}" = 1 ]; then
         echo "work dir kept: $work"
     else
@@ -97,8 +100,10 @@ berth_wheel="$(ls "$dist"/berth-*.whl)"
 
 # --- images ------------------------------------------------------------------------------
 rootfs_key="$(basename "$rootfs" .tar | sed 's/^rootfs-//')"
-base_image="berth-e2e-base:$rootfs_key"
-job_image="berth-e2e-job:$rootfs_key-$wheel_key-2"
+# Every image is this run's own (unique tags) and removed at the end; only the rootfs
+# tarball and the wheels are cached between runs.
+base_image="berth-e2e-base:$rootfs_key-$suffix"
+job_image="berth-e2e-job:$wheel_key-$suffix"
 parent_image="berth-e2e-parent:$suffix"
 if ! docker image inspect "$base_image" >/dev/null 2>&1; then
     log "docker import $rootfs -> $base_image"
