@@ -147,14 +147,16 @@ def _stub_rootfs(binary: bytes) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def stub_image(engine) -> str:
-    """A FROM-scratch image whose /usr/local/bin/python is the job stub; kept between runs
-    (its tag is the stub's hash, so a changed stub gets a new image)."""
+def stub_image(engine):
+    """A FROM-scratch image whose /usr/local/bin/python is the job stub, unique to this test
+    session and removed at its end."""
     binary = _stub_binary().read_bytes()
-    tag = f"berth-pytest-stub:{hashlib.sha256(binary).hexdigest()[:16]}"
-    if docker("image", "inspect", tag, check=False).returncode != 0:
-        subprocess.run(["docker", "import", "-", tag], input=_stub_rootfs(binary), check=True, capture_output=True)
-    return tag
+    tag = f"berth-pytest-stub:{hashlib.sha256(binary).hexdigest()[:12]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["docker", "import", "-", tag], input=_stub_rootfs(binary), check=True, capture_output=True)
+    try:
+        yield tag
+    finally:
+        docker("rmi", "-f", tag, check=False)
 
 
 class Site:
