@@ -64,9 +64,10 @@ impl FaultSite {
             .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()))
     }
 
-    /// Waits for the job and checks its state, exit code and stored outcome.
+    /// Waits for the job (and its container's removal) and checks its state, exit code and
+    /// stored outcome.
     async fn expect_end(&self, h: &JobHandle, code: JobReturnCode, exit_code: Option<i64>) {
-        let got = step(&format!("wait {}", h.job_id()), h.wait()).await;
+        let got = step(&format!("wait {}", h.job_id()), h.wait_settled()).await;
         assert_eq!(got, code, "state of {}", h.job_id());
         let stored = self
             .store

@@ -1,7 +1,7 @@
 //! Many jobs launched at once. berth: N concurrent `launch` calls, then N concurrent
-//! `wait`s. Raw: N concurrent create + start + inspect-until-running, then N concurrent
-//! `/wait`s (its containers are removed afterwards, off the clock; berth removes each
-//! container as part of recording its outcome).
+//! `wait_settled`s (outcome recorded and container removed). Raw: N concurrent create +
+//! start + inspect-until-running, then N concurrent `/wait`s (its containers are removed
+//! afterwards, off the clock).
 
 use crate::context::{Arm, Ctx};
 use crate::raw;
@@ -146,7 +146,7 @@ async fn round(ctx: &Ctx, arm: Arm, jobs: usize, sleep_secs: f64) -> anyhow::Res
                 handles
                     .iter()
                     .cloned()
-                    .map(|h| tokio::spawn(async move { h.wait().await })),
+                    .map(|h| tokio::spawn(async move { h.wait_settled().await })),
             )
             .await;
             let all_outcomes = start.elapsed();

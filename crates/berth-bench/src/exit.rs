@@ -1,6 +1,6 @@
 //! Exit detection: from the container's `State.FinishedAt` to the moment the caller learns
-//! the job ended. berth: `JobHandle::wait` returns (after the launcher inspected the stopped
-//! container, recorded the outcome and removed the container). Raw: the engine's
+//! the job ended. berth: `JobHandle::wait` returns (once the launcher recorded the outcome,
+//! from the die event; its removal follows and is checked off the clock). Raw: the engine's
 //! `POST /containers/{id}/wait` answers. A separate event subscription of the benchmark
 //! notes when the engine's die event reaches a client, to split berth's time into the
 //! engine's part and its own.
@@ -146,10 +146,20 @@ async fn one(ctx: &Ctx, arm: Arm, script: &str, die_times: &DieTimes, out: &mut 
                     handle.container_name()
                 );
             }
+            // The container's own FinishedAt (the outcome's finish time is the die event's
+            // stamp): it is still there, as its removal follows the terminal state and the
+            // engine answers this inspect only once its exit handling is over.
+            let finished_at = match rt.inspect(handle.container_id()).await {
+                Ok(st) => st.finished_at,
+                Err(e) => anyhow::bail!(
+                    "cannot read FinishedAt of {} after wait: {e}",
+                    handle.container_name()
+                ),
+            };
+            handle.wait_settled().await;
             if !raw::is_gone(rt, handle.container_id()).await {
                 anyhow::bail!("berth left the container of {}", handle.container_name());
             }
-            let finished_at = outcome.as_ref().and_then(|o| o.finished_at.clone());
             if let (Some(o), Some(f)) = (&outcome, finished_at.as_deref().and_then(parse_unix_nanos)) {
                 out.recorded
                     .push(ms_between(f, i128::from(o.recorded_at_ms) * 1_000_000));

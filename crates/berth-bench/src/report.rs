@@ -226,7 +226,7 @@ impl Results {
             }
             let _ = writeln!(
                 md,
-                "\nberth: `JobHandle::wait` returns after the launcher inspected the stopped container, recorded the outcome and removed the container. Raw: the engine's `/wait` answers. \"outcome recorded\" is on a millisecond clock."
+                "\nberth: `JobHandle::wait` returns once the launcher recorded the outcome from the die event (the container is removed right after; checked off the clock); FinishedAt is read from the container. Raw: the engine's `/wait` answers. \"outcome recorded\" is on a millisecond clock."
             );
         }
         if let Some(rounds) = &self.concurrency {

@@ -56,6 +56,10 @@ pub fn engine() -> anyhow::Result<DockerRuntime> {
 }
 
 /// Everything a lifecycle command needs.
+///
+/// Dropping it drops the launcher, which waits (up to the site's `cleanup_deadline`) for
+/// output copies and container removals still running in the background, so a command
+/// does not exit with a finished job's container left behind.
 pub struct Ctx {
     pub site: Site,
     pub store: Arc<SqliteStore>,

@@ -140,6 +140,7 @@ struct State {
     subscriptions_opened: usize,
     start_behavior: HashMap<String, StartBehavior>,
     stop_delay: Duration,
+    remove_delay: Duration,
     remove_conflicts: HashMap<String, usize>,
     next_errors: HashMap<Method, VecDeque<EngineError>>,
     sticky_errors: HashMap<Method, EngineError>,
@@ -373,6 +374,11 @@ impl FakeRuntime {
     /// Every stop of a running container takes this long before it answers.
     pub fn set_stop_delay(&self, delay: Duration) {
         self.lock().stop_delay = delay;
+    }
+
+    /// Every `remove` takes this long before the container goes (a slow removal).
+    pub fn set_remove_delay(&self, delay: Duration) {
+        self.lock().remove_delay = delay;
     }
 
     /// The next `times` removals of `id_or_name` answer 409 "removal already in progress"
@@ -854,6 +860,10 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
         self.begin(Method::Remove, id)?;
+        let delay = self.lock().remove_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         {
             let mut s = self.lock();
             let i = s.find(id).ok_or_else(|| State::not_found(id))?;

@@ -3,6 +3,11 @@
 //! [`BlockingLauncher`] owns a small multi-thread tokio runtime (a fixed two worker
 //! threads); the launcher's event task runs there, so jobs are followed between calls.
 //! Do not call these methods from inside an async context: they block the thread.
+//!
+//! A job's output copy and container removal run in the background after its terminal
+//! state is set. [`BlockingLauncher::shutdown`], and dropping the launcher, wait for those
+//! still running, for at most [`LauncherSettings::cleanup_deadline`], so a one-shot
+//! process does not exit with a container still to be removed.
 
 use crate::{JobHandle, Launcher, LauncherSettings, RecoveryReport};
 use berth_core::config::OrphanPolicy;
@@ -69,11 +74,41 @@ impl BlockingLauncher {
         self.rt.block_on(self.launcher.recover(policy))
     }
 
+    /// Wait until no cleanup (output copy, container removal, removal retry) runs in the
+    /// background, for at most the site's `cleanup_deadline`. Returns how many were still
+    /// running then (0: all done; the rest is left to `berth recover`). The launcher stays
+    /// usable. Dropping the launcher does the same.
+    pub fn shutdown(&self) -> usize {
+        let limit = self.launcher.settings().cleanup_deadline;
+        let left = self.rt.block_on(self.launcher.wait_cleanups(limit));
+        if left > 0 {
+            tracing::warn!(
+                "{left} container cleanup(s) still running after {limit:?} (cleanup_deadline); \
+                 `berth recover` will finish them"
+            );
+        }
+        left
+    }
+
     fn wrap(&self, handle: JobHandle) -> BlockingJobHandle {
         BlockingJobHandle {
             handle,
             rt: self.rt.clone(),
         }
+    }
+}
+
+impl Drop for BlockingLauncher {
+    fn drop(&mut self) {
+        if self.launcher.cleanups_in_flight() == 0 {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Blocking here would stall (or panic) the caller's runtime.
+            tracing::warn!("BlockingLauncher dropped inside an async context; not waiting for cleanups");
+            return;
+        }
+        self.shutdown();
     }
 }
 
@@ -125,6 +160,17 @@ impl BlockingJobHandle {
 
     pub fn wait(&self) -> JobReturnCode {
         self.rt.block_on(self.handle.wait())
+    }
+
+    /// [`JobHandle::wait_settled`]: until terminal, then until the output is copied and the
+    /// container removed.
+    pub fn wait_settled(&self) -> JobReturnCode {
+        self.rt.block_on(self.handle.wait_settled())
+    }
+
+    /// Whether this process has finished with the ended job ([`JobHandle::is_settled`]).
+    pub fn is_settled(&self) -> bool {
+        self.handle.is_settled()
     }
 
     /// [`JobHandle::wait`] for at most `limit`: `None` when the job has not ended by then.

@@ -1,6 +1,6 @@
 //! [`JobHandle`]: one job container, as NVFlare's `DockerJobHandle` sees it.
 
-use crate::shared::{lock, HandleState, OnMissing, Seen, Shared};
+use crate::shared::{self, lock, HandleState, OnMissing, Seen, Shared};
 use berth_core::{DockerStatus, JobReturnCode};
 use berth_store::{JobOutcome, ObservedBy};
 use std::sync::Arc;
@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 ///
 /// The terminal state is set at most once and never cleared. Exit detection is driven by
 /// the launcher's event task; the handle's own methods inspect only when they must.
+///
+/// The terminal state is set as soon as the outcome is durably recorded; copying the
+/// job's output and removing its container follow in the background. Use
+/// [`JobHandle::wait_settled`] when the container must be gone (a process about to exit).
 #[derive(Clone)]
 pub struct JobHandle {
     pub(crate) state: Arc<HandleState>,
@@ -57,8 +61,8 @@ impl JobHandle {
     }
 
     /// Non-blocking look. Once terminal, returns the state with no engine call. Otherwise
-    /// one inspect: a stopped container's outcome is recorded, the container removed and
-    /// the state set; a running one gives UNKNOWN. A container the engine no longer knows
+    /// one inspect: a stopped container's outcome is recorded and the state set (the
+    /// container is removed in the background); a running one gives UNKNOWN. A container the engine no longer knows
     /// gives UNKNOWN while the event task is connected and may still report its end
     /// (spec §9.4), and ABORTED (vanished) when it is not. If another observer is
     /// recording the end right now, this returns UNKNOWN rather than wait for it.
@@ -137,10 +141,27 @@ impl JobHandle {
         }
     }
 
+    /// [`Self::wait`], then until this process has finished with the job: its output copied
+    /// to the job's log file and its container removed (or kept on purpose, by retention
+    /// or because the outcome could not be recorded). A removal that failed and is being
+    /// retried in the background is not waited for (see [`crate::Launcher::wait_cleanups`]).
+    /// Has no deadline of its own.
+    pub async fn wait_settled(&self) -> JobReturnCode {
+        let code = self.wait().await;
+        shared::wait_settled(&self.state, code).await
+    }
+
+    /// Whether this process has finished with the ended job (see [`Self::wait_settled`]).
+    /// Makes no engine call.
+    pub fn is_settled(&self) -> bool {
+        *self.state.settled.borrow()
+    }
+
     /// Stop with no grace period, record the ABORTED outcome, force-remove. The state
     /// ends ABORTED unless a terminal state was already set (set-once), also when the job
     /// exits on its own meanwhile. Never fails: engine errors (404, 304, 409, others) are
-    /// logged. Returns the terminal state.
+    /// logged. Returns the terminal state once the container is removed (settled), also
+    /// when another observer recorded the end.
     pub async fn terminate(&self) -> JobReturnCode {
         self.shared.terminate(&self.state, ObservedBy::Terminate).await
     }

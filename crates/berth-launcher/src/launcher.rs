@@ -63,6 +63,18 @@ fn label(plan: &ContainerPlan, key: &str) -> Option<String> {
     plan.create.get("Labels")?.get(key)?.as_str().map(str::to_string)
 }
 
+/// Whether the plan lets the engine restart the container after its job ends (a restart
+/// policy other than `no`): its die event is then not the job's end.
+fn may_restart(plan: &ContainerPlan) -> bool {
+    let policy = plan
+        .create
+        .get("HostConfig")
+        .and_then(|h| h.get("RestartPolicy"))
+        .and_then(|p| p.get("Name"))
+        .and_then(|n| n.as_str());
+    !matches!(policy, None | Some("") | Some("no"))
+}
+
 impl Launcher {
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
@@ -80,6 +92,7 @@ impl Launcher {
                 watcher: Default::default(),
                 engine_checked: tokio::sync::Mutex::new(EngineChecked::default()),
                 start_recovery: tokio::sync::Mutex::new(false),
+                cleanups: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -199,7 +212,8 @@ impl Launcher {
         };
         let state = Arc::new(
             HandleState::new(&job_id, &container_id, &plan.name, settings.start_timeout)
-                .with_job_dir(Some(plan.parent_job_dir.clone())),
+                .with_job_dir(Some(plan.parent_job_dir.clone()))
+                .with_restart_policy(may_restart(&plan)),
         );
         let handle = JobHandle {
             state: state.clone(),
@@ -383,6 +397,7 @@ impl Launcher {
                 ));
                 let _ = state.terminal.send_replace(Some(outcome.return_code));
                 lock(&state.inner).outcome = Some(outcome);
+                state.mark_settled();
                 return Ok(JobHandle {
                     state,
                     shared: shared.clone(),
@@ -407,6 +422,18 @@ impl Launcher {
             state,
             shared: shared.clone(),
         })
+    }
+
+    /// Wait, for at most `limit`, until no cleanup (a finished job's output copy and
+    /// container removal, or a removal retry) runs in the background. Returns how many are
+    /// still running then: 0 when all are done. Starts no new work.
+    pub async fn wait_cleanups(&self, limit: std::time::Duration) -> usize {
+        self.shared.wait_cleanups(limit).await
+    }
+
+    /// Cleanups running in the background now.
+    pub fn cleanups_in_flight(&self) -> usize {
+        *self.shared.cleanups.borrow()
     }
 
     /// Whether the event task holds a live engine subscription.

@@ -104,6 +104,11 @@ pub struct LauncherSettings {
     /// How long copying a container's output to its log file may take before the copy is
     /// abandoned (the container is removed all the same). Default: 60 s.
     pub log_copy_timeout: Duration,
+    /// How long a [`crate::BlockingLauncher`] waits, when shut down or dropped, for the
+    /// cleanups still running in the background (copying a finished job's output, then
+    /// removing its container) before it gives up and leaves the rest to `berth recover`.
+    /// Default: 10 s.
+    pub cleanup_deadline: Duration,
     /// The clock retention is judged by. Default: the system clock.
     pub clock: Clock,
     /// Test-only hook, never for production: when set, right after the launcher observes
@@ -132,6 +137,7 @@ impl LauncherSettings {
             orphan_policy: OrphanPolicy::Adopt,
             recover_on_start: false,
             log_copy_timeout: Duration::from_secs(60),
+            cleanup_deadline: Duration::from_secs(10),
             clock: Clock::system(),
             hold_before_record: None,
         }

@@ -2,13 +2,20 @@
 //! observed end of a container becomes a recorded outcome.
 //!
 //! Locks: `jobs` and each handle's `inner` are short `std` mutexes never held across an
-//! await. Each handle's `finishing` is an async mutex held while one caller turns an
-//! inspect into an outcome (inspect -> record -> remove -> set), so two observers of the
-//! same end never interleave. The terminal state lives in a `watch` channel: set once,
-//! waking every waiter.
+//! await. Each handle's `finishing` is an async mutex held while one caller turns what it
+//! saw (a die event's exit code, or an inspect) into an outcome (record -> set), so two
+//! observers of the same end never interleave. The terminal state lives in a `watch`
+//! channel: set once, waking every waiter.
+//!
+//! Order of an observed end: the outcome is recorded durably, then the terminal state is
+//! set, then a background cleanup copies the output and removes the container; the
+//! handle's `settled` channel turns `true` when that cleanup is over, and the launcher
+//! counts cleanups in flight so a short-lived process can wait for them before it exits.
+//! `terminate()` keeps its own order (record -> copy -> remove -> set).
 
 use berth_core::{labels, DockerStatus, JobReturnCode};
 use berth_engine::{ContainerRuntime, ContainerState, EngineError, LabelFilter};
+use berth_store::time::rfc3339_from_unix_nanos;
 use berth_store::{JobOutcome, ObservedBy, OutcomeStore};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +71,12 @@ pub(crate) struct HandleState {
     pub job_dir: Option<PathBuf>,
     /// Set once, never cleared.
     pub terminal: watch::Sender<Option<JobReturnCode>>,
+    /// `true` once this process has nothing left to do for the ended job: its output is
+    /// copied and its container removed (or kept on purpose). Set after `terminal`.
+    pub settled: watch::Sender<bool>,
+    /// The container may be restarted by the engine (its plan sets a restart policy, or it
+    /// is not known): a die event is then not the end, and only an inspect decides.
+    pub may_restart: bool,
     pub inner: Mutex<HandleInner>,
     /// Held while an observer turns what it saw into the outcome.
     pub finishing: tokio::sync::Mutex<()>,
@@ -93,6 +106,9 @@ impl HandleState {
             timeout,
             job_dir: None,
             terminal: watch::Sender::new(None),
+            settled: watch::Sender::new(false),
+            // Unknown until the plan says otherwise.
+            may_restart: true,
             inner: Mutex::new(HandleInner::default()),
             finishing: tokio::sync::Mutex::new(()),
             nudge: Notify::new(),
@@ -102,6 +118,16 @@ impl HandleState {
     pub fn with_job_dir(mut self, job_dir: Option<PathBuf>) -> Self {
         self.job_dir = job_dir;
         self
+    }
+
+    pub fn with_restart_policy(mut self, may_restart: bool) -> Self {
+        self.may_restart = may_restart;
+        self
+    }
+
+    /// Nothing is left to do for this job in this process.
+    pub fn mark_settled(&self) {
+        self.settled.send_replace(true);
     }
 
     pub fn terminal(&self) -> Option<JobReturnCode> {
@@ -132,6 +158,14 @@ impl HandleState {
         });
         self.terminal().unwrap_or(code)
     }
+}
+
+/// Until `h` is settled (its cleanup is over); then `code`.
+pub(crate) async fn wait_settled(h: &HandleState, code: JobReturnCode) -> JobReturnCode {
+    let mut settled = h.settled.subscribe();
+    // The sender lives in `h`, so this ends only when settled.
+    let _ = settled.wait_for(|s| *s).await;
+    code
 }
 
 /// What to make of a container that the engine no longer knows.
@@ -169,6 +203,25 @@ pub(crate) struct Shared {
     pub engine_checked: tokio::sync::Mutex<EngineChecked>,
     /// Whether the start recovery (`recover_on_start`) has run.
     pub start_recovery: tokio::sync::Mutex<bool>,
+    /// Cleanups (output copy, container removal, removal retries) running in the
+    /// background.
+    pub cleanups: watch::Sender<usize>,
+}
+
+/// Counts one background cleanup for as long as it lives (also when its task is aborted).
+pub(crate) struct CleanupGuard(Arc<Shared>);
+
+impl CleanupGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.cleanups.send_modify(|n| *n += 1);
+        Self(shared)
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        self.0.cleanups.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -312,9 +365,10 @@ impl Shared {
         })
     }
 
-    /// Record `outcome` (durably, first one wins), then remove the container when
-    /// `remove` and retention allow, then set the handle's terminal state.
-    async fn conclude(&self, h: &HandleState, outcome: JobOutcome, remove: bool) -> JobReturnCode {
+    /// Record `outcome` (durably, first one wins), then set the handle's terminal state,
+    /// then (in a background task counted in `cleanups`) copy the output and remove the
+    /// container when `remove` and retention allow, and mark the handle settled.
+    async fn conclude(&self, h: &Arc<HandleState>, outcome: JobOutcome, remove: bool) -> JobReturnCode {
         if let Some(marker) = &self.settings.hold_before_record {
             // Test-only: stop between "container ended" and "outcome written".
             if let Err(e) = std::fs::write(marker, &h.container_id) {
@@ -335,21 +389,67 @@ impl Shared {
             .settings
             .keep_failed_for
             .filter(|_| outcome.return_code != JobReturnCode::Success);
-        // Outcome first (above), then the output, then the removal.
-        if remove && durable {
-            match keep {
-                Some(period) => {
-                    tracing::info!(job_id = %h.job_id, container = %h.container_name,
-                        "keeping the container of a failed job for {period:?}");
-                    self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
-                        .await;
-                    self.schedule_sweep(h, &outcome, period);
-                }
-                None => self.save_log_and_remove(h).await,
-            }
-        }
         lock(&self.jobs).remove(&h.container_id);
-        h.set_terminal(outcome)
+        // Outcome first (above), then the state (waking waiters), then in the background
+        // the output and the removal.
+        let code = h.set_terminal(outcome.clone());
+        match (remove && durable).then(|| self.me.upgrade()).flatten() {
+            Some(shared) => {
+                let guard = CleanupGuard::new(shared.clone());
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    match keep {
+                        Some(period) => {
+                            tracing::info!(job_id = %h.job_id, container = %h.container_name,
+                                "keeping the container of a failed job for {period:?}");
+                            shared
+                                .save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+                                .await;
+                            shared.schedule_sweep(&h, &outcome, period);
+                        }
+                        None => shared.save_log_and_remove(&h).await,
+                    }
+                    h.mark_settled();
+                });
+            }
+            None => h.mark_settled(),
+        }
+        code
+    }
+
+    /// A die event that carries the exit code ends the job: the outcome is built from the
+    /// event (exit code, the OOM event seen before it, the event's time as the finish
+    /// time) without waiting for the engine to answer an inspect, which it does only once
+    /// its own exit handling is over. Not used for a container the engine may restart.
+    pub async fn settle_from_die_event(
+        &self,
+        h: &Arc<HandleState>,
+        exit_code: i64,
+        time_nano: i64,
+    ) -> JobReturnCode {
+        let _guard = h.finishing.lock().await;
+        if let Some(code) = h.terminal() {
+            return code;
+        }
+        let outcome = {
+            let inner = lock(&h.inner);
+            let (code, by) = match inner.terminating {
+                Some(t) => (JobReturnCode::Aborted, t),
+                None => (JobReturnCode::from_exit_code(exit_code), ObservedBy::Event),
+            };
+            JobOutcome {
+                job_id: h.job_id.clone(),
+                container_id: h.container_id.clone(),
+                return_code: code,
+                exit_code: Some(exit_code),
+                oom_killed: inner.oom_seen,
+                finished_at: rfc3339_from_unix_nanos(time_nano),
+                observed_by: by,
+                recorded_at_ms: now_ms(),
+            }
+        };
+        self.conclude(h, outcome, true).await
     }
 
     /// Force-remove; "already gone" and "removal in progress" are fine.
@@ -363,7 +463,9 @@ impl Shared {
         // for the container: retry in the background with growing pauses (from the poll
         // interval), and leave what is still there after that to `berth recover`.
         let mut pause = self.settings.poll_interval.max(Duration::from_millis(50));
+        let guard = self.me.upgrade().map(CleanupGuard::new);
         tokio::spawn(async move {
+            let _guard = guard;
             for attempt in 2..=REMOVE_ATTEMPTS {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
@@ -379,7 +481,7 @@ impl Shared {
     /// (`enter_states` asked for it).
     pub async fn settle_locked(
         &self,
-        h: &HandleState,
+        h: &Arc<HandleState>,
         by: ObservedBy,
         on_missing: OnMissing,
         targets: &[DockerStatus],
@@ -411,9 +513,13 @@ impl Shared {
 
     /// The container is gone. Its end is known if an outcome was recorded (by this or
     /// another process) or a die event carried the exit code; otherwise it vanished.
-    async fn settle_missing(&self, h: &HandleState, on_missing: OnMissing) -> Seen {
+    async fn settle_missing(&self, h: &Arc<HandleState>, on_missing: OnMissing) -> Seen {
         match self.store.outcome(&h.container_id) {
-            Ok(Some(stored)) => return Seen::Ended(h.set_terminal(stored)),
+            Ok(Some(stored)) => {
+                let code = h.set_terminal(stored);
+                h.mark_settled();
+                return Seen::Ended(code);
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(job_id = %h.job_id, "cannot read the state store: {e}"),
         }
@@ -447,7 +553,7 @@ impl Shared {
         Seen::Ended(self.conclude(h, outcome, false).await)
     }
 
-    pub async fn settle(&self, h: &HandleState, by: ObservedBy, on_missing: OnMissing) -> Seen {
+    pub async fn settle(&self, h: &Arc<HandleState>, by: ObservedBy, on_missing: OnMissing) -> Seen {
         let _guard = h.finishing.lock().await;
         self.settle_locked(h, by, on_missing, &[]).await
     }
@@ -455,12 +561,15 @@ impl Shared {
     /// Stop with no grace, record ABORTED, force-remove. Never fails; engine errors are
     /// logged. A terminal state that was already set is kept.
     pub async fn terminate(&self, h: &HandleState, by: ObservedBy) -> JobReturnCode {
-        {
+        let ended = {
             let mut inner = lock(&h.inner);
-            if let Some(code) = h.terminal() {
-                return code;
+            if h.terminal().is_none() {
+                inner.terminating.get_or_insert(by);
             }
-            inner.terminating.get_or_insert(by);
+            h.terminal()
+        };
+        if let Some(code) = ended {
+            return wait_settled(h, code).await;
         }
         match self.runtime.stop(&h.container_id, 0).await {
             Ok(()) => tracing::debug!(container = %h.container_name, "stopped"),
@@ -474,7 +583,9 @@ impl Shared {
         }
         let _guard = h.finishing.lock().await;
         if let Some(code) = h.terminal() {
-            return code;
+            // Another observer recorded the end; like our own path, return once the
+            // container is gone.
+            return wait_settled(h, code).await;
         }
         let by = lock(&h.inner).terminating.unwrap_or(by);
         let state = match self.runtime.inspect(&h.container_id).await {
@@ -505,6 +616,19 @@ impl Shared {
         // A stopped job has nothing left to debug that its outcome and output do not say.
         self.save_log_and_remove(h).await;
         lock(&self.jobs).remove(&h.container_id);
-        h.set_terminal(outcome)
+        let code = h.set_terminal(outcome);
+        h.mark_settled();
+        code
+    }
+
+    /// Wait until no cleanup runs in the background, for at most `limit`. Returns how
+    /// many are still running then (0: all done).
+    pub async fn wait_cleanups(&self, limit: Duration) -> usize {
+        let mut rx = self.cleanups.subscribe();
+        let done = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+        match done {
+            Ok(Ok(_)) => 0,
+            _ => *self.cleanups.borrow(),
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The launcher's one event task: exit detection for every job of the site.
 //!
 //! One engine event subscription, filtered by berth's managed label and the site, however
-//! many jobs run. A die or destroy event of a tracked container starts a short task that
-//! inspects it, records the outcome, removes it and sets the handle's state. When the
+//! many jobs run. A die event that carries the exit code, of a container the engine will
+//! not restart, starts a short task that records the outcome from the event itself, sets
+//! the handle's state, then copies the output and removes the container. Any other die
+//! event, or a destroy event, starts one that inspects the container first. When the
 //! stream drops, the task re-subscribes with backoff and re-syncs: it lists the site's
 //! labeled containers and settles every tracked job that ended or vanished meanwhile.
 
@@ -115,9 +117,18 @@ fn on_event(shared: &Arc<Shared>, event: ContainerEvent) {
             return;
         }
         ContainerEventKind::Die { exit_code } => {
-            let mut inner = lock(&h.inner);
-            inner.die_seen = true;
-            inner.die_exit_code = exit_code;
+            {
+                let mut inner = lock(&h.inner);
+                inner.die_seen = true;
+                inner.die_exit_code = exit_code;
+            }
+            if let Some(code) = exit_code.filter(|_| !h.may_restart) {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    shared.settle_from_die_event(&h, code, event.time_nano).await;
+                });
+                return;
+            }
             OnMissing::Decide
         }
         // Events arrive in order, so a destroy comes after the die that carried the code.

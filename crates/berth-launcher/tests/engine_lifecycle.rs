@@ -265,8 +265,14 @@ impl Site {
             .expect("list site containers")
     }
 
-    /// No container labelled with this site remains, whatever its state.
+    /// No container labelled with this site remains, whatever its state (once the
+    /// removals running in the background are done).
     async fn assert_no_containers(&self) {
+        assert_eq!(
+            self.launcher.wait_cleanups(Duration::from_secs(20)).await,
+            0,
+            "cleanups still running"
+        );
         let left = self.containers().await;
         assert!(
             left.is_empty(),
@@ -277,6 +283,7 @@ impl Site {
     }
 
     async fn assert_removed(&self, h: &JobHandle) {
+        step("settle", h.wait_settled()).await;
         assert!(
             matches!(
                 step("inspect", self.rt.inspect(h.container_id())).await,

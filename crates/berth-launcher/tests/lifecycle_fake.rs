@@ -191,6 +191,7 @@ async fn poll_sees_exit_zero_as_success_and_records_it() {
     let o = s.stored(&h).unwrap();
     assert_eq!((o.exit_code, o.observed_by), (Some(0), ObservedBy::Inspect));
     assert!(o.finished_at.is_some());
+    h.wait_settled().await;
     assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
 }
 
@@ -327,29 +328,31 @@ async fn lost_die_event_is_caught_by_the_safety_inspect() {
     assert_eq!(s.stored(&h).unwrap().observed_by, ObservedBy::Inspect);
 }
 
-// C026 — a die event whose exit code differs from the stopped container's: the
-// container's own state is the authority while it exists.
+// C026 — a die event without a usable exit code (the engine's attribute is missing or not
+// a number): the stopped container's own state gives the outcome.
 #[tokio::test]
-async fn inspected_exit_code_beats_the_event_attribute() {
+async fn die_event_without_usable_code_uses_the_inspected_code() {
     let s = Site::new();
     let h = s.launch("job-1").await;
     s.fake.hold_events(true);
-    s.fake.exit(h.container_id(), 0);
+    s.fake.exit(h.container_id(), 3);
     s.fake.drop_held_events();
     s.fake.hold_events(false);
     s.fake
-        .inject_event(h.container_id(), ContainerEventKind::Die { exit_code: Some(3) });
-    assert_eq!(wait(&h).await, JobReturnCode::Success);
+        .inject_event(h.container_id(), ContainerEventKind::Die { exit_code: None });
+    assert_eq!(wait(&h).await, JobReturnCode::ExecutionError);
+    assert_eq!(s.stored(&h).unwrap().exit_code, Some(3));
 }
 
-// C027 — the die event arrives before the engine shows the container stopped: the event
-// task cannot decide; wait() inspects until it can.
+// C027 — a die event without the exit code arrives before the engine shows the container
+// stopped: the event task cannot decide; wait() inspects until it can. (A die event that
+// carries the code is the end itself: the engine sends it after the container stopped.)
 #[tokio::test]
 async fn die_event_before_state_change_is_retried() {
     let s = Site::new();
     let h = s.launch("job-1").await;
     s.fake
-        .inject_event(h.container_id(), ContainerEventKind::Die { exit_code: Some(0) });
+        .inject_event(h.container_id(), ContainerEventKind::Die { exit_code: None });
     let waiter = tokio::spawn({
         let h = h.clone();
         async move { h.wait().await }
@@ -486,7 +489,11 @@ async fn wait_is_event_driven_without_inspect_polling() {
         .unwrap()
         .unwrap();
     assert_eq!(code, JobReturnCode::Aborted); // 9 is the job's own abort code
-    assert_eq!(s.inspects(), inspects + 1, "one inspect, by the event task");
+    assert_eq!(
+        s.inspects(),
+        inspects,
+        "none: the die event carries the exit code"
+    );
 }
 
 // ---- F: enter_states -------------------------------------------------------------------
@@ -967,6 +974,7 @@ async fn attach_settles_a_job_that_ended_unwatched() {
     );
     let h = s.launcher.attach("job-7").await.unwrap();
     assert_eq!(h.terminal_state(), Some(JobReturnCode::Aborted));
+    h.wait_settled().await;
     assert_eq!(s.fake.status(&id), Some(FakeStatus::Removed));
 }
 
@@ -1011,4 +1019,192 @@ fn handles_are_send_and_sync() {
     fn is<T: Send + Sync + Clone>() {}
     is::<Launcher>();
     is::<JobHandle>();
+}
+
+// ---- Exit detection from the die event; cleanup after the terminal state ------------
+
+/// Launch the site's first job and let the event task's first re-sync (a listing) run, so
+/// it does not race the die event for the job's end.
+async fn launch_synced(s: &Site, job: &str) -> JobHandle {
+    let h = s.launch(job).await;
+    until("first re-sync", || s.fake.count(Method::List) > 0).await;
+    h
+}
+
+/// Where in the request log the first removal of `id` was asked.
+fn first_remove(fake: &FakeRuntime, id: &str) -> Option<usize> {
+    fake.requests()
+        .iter()
+        .find(|r| r.method == Method::Remove && r.target == id)
+        .map(|r| r.seq)
+}
+
+#[tokio::test]
+async fn terminal_state_is_set_before_the_container_is_removed() {
+    let s = Site::new();
+    s.fake.set_remove_delay(Duration::from_millis(300));
+    let h = launch_synced(&s, "job-1").await;
+    s.fake.exit(h.container_id(), 3);
+    let started = Instant::now();
+    assert_eq!(wait(&h).await, JobReturnCode::ExecutionError);
+    assert!(started.elapsed() < Duration::from_millis(300));
+    // The outcome is readable at once; the container is still being removed.
+    assert_eq!(h.outcome().unwrap().exit_code, Some(3));
+    assert!(!h.is_settled());
+    assert_ne!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+    assert_eq!(h.poll().await, JobReturnCode::ExecutionError);
+    assert_eq!(h.wait_settled().await, JobReturnCode::ExecutionError);
+    assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+}
+
+#[tokio::test]
+async fn die_event_outcome_is_recorded_before_removal_without_an_inspect() {
+    let s = Site::new();
+    let h = launch_synced(&s, "job-1").await;
+    let inspects = s.inspects();
+    s.fake.exit(h.container_id(), 3);
+    assert_eq!(h.wait_settled().await, JobReturnCode::ExecutionError);
+    assert_eq!(s.inspects(), inspects, "the die event carried everything");
+    let o = s.stored(&h).unwrap();
+    assert_eq!(
+        (o.exit_code, o.oom_killed, o.observed_by),
+        (Some(3), false, ObservedBy::Event)
+    );
+    let finished = o.finished_at.as_deref().expect("finish time from the event");
+    assert!(finished.ends_with('Z') && finished.contains('T'), "{finished}");
+    assert!(
+        berth_store::time::unix_ms_from_rfc3339(finished).is_some(),
+        "{finished}"
+    );
+    let recorded = s.store.recorded_at_request.lock().unwrap()[h.container_id()];
+    let removed = first_remove(&s.fake, h.container_id()).expect("removed");
+    assert!(
+        recorded <= removed,
+        "outcome recorded (before request {recorded}) after removal ({removed})"
+    );
+    // The job's output was read before the removal too.
+    let logs = s
+        .fake
+        .requests()
+        .iter()
+        .find(|r| r.method == Method::Logs && r.target == h.container_id())
+        .map(|r| r.seq)
+        .expect("output copied");
+    assert!(logs < removed);
+}
+
+#[tokio::test]
+async fn wait_settled_returns_only_after_removal() {
+    let s = Site::new();
+    s.fake.set_remove_delay(Duration::from_millis(80));
+    let h = s.launch("job-1").await;
+    let settled = tokio::spawn({
+        let h = h.clone();
+        async move { h.wait_settled().await }
+    });
+    s.fake.exit(h.container_id(), 0);
+    let code = tokio::time::timeout(Duration::from_secs(2), settled)
+        .await
+        .expect("wait_settled timed out")
+        .unwrap();
+    assert_eq!(code, JobReturnCode::Success);
+    assert!(h.is_settled());
+    assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+    assert_eq!(s.launcher.cleanups_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn die_event_outcome_matches_what_inspect_gives() {
+    let s = Site::new();
+    // By the event task, from the die event (and the oom event before it).
+    let by_event = launch_synced(&s, "job-1").await;
+    s.fake.oom_kill(by_event.container_id());
+    by_event.wait_settled().await;
+    let plain = s.launch("job-2").await;
+    s.fake.exit(plain.container_id(), 3);
+    plain.wait_settled().await;
+    // By poll, from an inspect of the stopped container.
+    s.fake.hold_events(true);
+    let by_inspect = s.launch("job-3").await;
+    s.fake.oom_kill(by_inspect.container_id());
+    assert_eq!(by_inspect.poll().await, JobReturnCode::ExecutionError);
+    let plain_inspect = s.launch("job-4").await;
+    s.fake.exit(plain_inspect.container_id(), 3);
+    assert_eq!(plain_inspect.poll().await, JobReturnCode::ExecutionError);
+
+    let key = |h: &JobHandle| {
+        let o = s.stored(h).unwrap();
+        (o.return_code, o.exit_code, o.oom_killed)
+    };
+    assert_eq!(s.stored(&by_event).unwrap().observed_by, ObservedBy::Event);
+    assert_eq!(s.stored(&by_inspect).unwrap().observed_by, ObservedBy::Inspect);
+    assert_eq!(key(&by_event), key(&by_inspect));
+    assert_eq!(key(&by_event), (JobReturnCode::ExecutionError, Some(137), true));
+    assert_eq!(key(&plain), key(&plain_inspect));
+    assert_eq!(key(&plain), (JobReturnCode::ExecutionError, Some(3), false));
+}
+
+#[tokio::test]
+async fn die_event_after_terminate_began_is_aborted() {
+    let s = Site::new();
+    s.fake.set_stop_delay(Duration::from_millis(40));
+    let h = s.launch("job-1").await;
+    let term = tokio::spawn({
+        let h = h.clone();
+        async move { h.terminate().await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    s.fake.exit(h.container_id(), 3);
+    assert_eq!(term.await.unwrap(), JobReturnCode::Aborted);
+    // terminate() returns once the container is gone, whoever recorded the end.
+    assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+    let o = s.stored(&h).unwrap();
+    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, Some(3)));
+    assert_eq!(o.observed_by, ObservedBy::Terminate);
+}
+
+#[tokio::test]
+async fn restart_policy_keeps_the_inspect_path() {
+    let s = Site::new();
+    let mut p = plan("job-1");
+    p.create["HostConfig"]["RestartPolicy"] =
+        serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 1});
+    let h = s.launcher.launch(p).await.unwrap();
+    until("first re-sync", || s.fake.count(Method::List) > 0).await;
+    let inspects = s.inspects();
+    s.fake.exit(h.container_id(), 3);
+    assert_eq!(wait(&h).await, JobReturnCode::ExecutionError);
+    assert!(
+        s.inspects() > inspects,
+        "a die event of a restartable container is not the end"
+    );
+}
+
+#[test]
+fn blocking_launcher_drop_waits_for_in_flight_cleanup() {
+    let fake = FakeRuntime::with(NET, IMAGE);
+    fake.set_remove_delay(Duration::from_millis(150));
+    let store = Arc::new(MemoryStore::new());
+    let launcher = BlockingLauncher::new(Arc::new(fake.clone()), settings(), store.clone()).unwrap();
+    let h = launcher.launch(plan("job-1")).unwrap();
+    fake.exit(h.container_id(), 0);
+    assert_eq!(
+        h.wait_timeout(Duration::from_secs(2)),
+        Some(JobReturnCode::Success)
+    );
+    assert_ne!(fake.status(h.container_id()), Some(FakeStatus::Removed));
+    drop(launcher);
+    assert_eq!(fake.status(h.container_id()), Some(FakeStatus::Removed));
+    assert_eq!(h.poll(), JobReturnCode::Success);
+
+    // shutdown() does the same and says nothing is left.
+    let launcher = BlockingLauncher::new(Arc::new(fake.clone()), settings(), store).unwrap();
+    let h = launcher.launch(plan("job-2")).unwrap();
+    fake.exit(h.container_id(), 0);
+    assert_eq!(
+        h.wait_timeout(Duration::from_secs(2)),
+        Some(JobReturnCode::Success)
+    );
+    assert_eq!(launcher.shutdown(), 0);
+    assert_eq!(fake.status(h.container_id()), Some(FakeStatus::Removed));
 }

@@ -470,6 +470,8 @@ fn run_site(
             })
             .collect()
     });
+    // Removals of finished jobs may still be running; the cleanup below expects them done.
+    launcher.shutdown();
     drop(launcher);
     if interrupted.load(Ordering::SeqCst) {
         return Err(Error::refused("interrupted; the demo stopped its jobs and cleaned up").into());

@@ -109,7 +109,8 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
     let ctx = Ctx::new(cmd.site.load()?)?;
     match find(&ctx, &cmd.job)? {
         Found::Live(handle) => {
-            let code = handle.wait();
+            // A one-shot command: return once the container is removed, not only decided.
+            let code = handle.wait_settled();
             print(&describe(&ctx, &handle, "ended"))?;
             Ok(exit_status(code))
         }
