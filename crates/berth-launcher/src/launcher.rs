@@ -281,8 +281,8 @@ impl Launcher {
         })
     }
 
-    /// DESIGN decision 6: a stopped leftover of the same name is recorded (if it is
-    /// berth's) and removed; a running one refuses the launch.
+    /// DESIGN decision 6: a stopped leftover of the same name is recorded and removed; a
+    /// running one refuses the launch, and so does a container berth did not create.
     async fn clear_leftover(&self, plan: &ContainerPlan) -> Result<()> {
         let shared = &self.shared;
         let job_id = &plan.job_id;
@@ -310,10 +310,23 @@ impl Launcher {
                 plan.name
             )));
         }
+        let ours = st.labels.get(labels::MANAGED).map(String::as_str) == Some("true")
+            && st.labels.get(labels::SITE) == Some(&shared.settings.site);
         if let Some(h) = shared.tracked(&st.id) {
             // Our own earlier launch of this job, not yet settled.
             shared.settle(&h, ObservedBy::Inspect, OnMissing::Decide).await;
-        } else if st.labels.get(labels::MANAGED).map(String::as_str) == Some("true") {
+        } else if !ours {
+            // Someone else's container (or another site's): never remove what berth did
+            // not create.
+            return Err(Error::refused(format!(
+                "container name '{}' for job {job_id} is taken by a container this site's berth did not create",
+                plan.name
+            ))
+            .with_hint(format!(
+                "remove or rename that container (docker rm {}) if it is not needed",
+                plan.name
+            )));
+        } else {
             let outcome = JobOutcome {
                 job_id: st
                     .labels

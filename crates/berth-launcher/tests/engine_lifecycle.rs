@@ -11,6 +11,7 @@
 //! user (the plan takes the launcher's ids).
 
 use async_trait::async_trait;
+use berth_audit::{AuditingRuntime, SitePolicy};
 use berth_core::args::{JobProcessArgs, Role};
 use berth_core::config::SiteConfig;
 use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
@@ -200,6 +201,8 @@ impl Workspace {
 /// it registered (fields drop in order: the launcher, then the guard, then the folder).
 struct Site {
     launcher: Launcher,
+    /// Audits every container the launcher creates against the site's policy.
+    auditor: Arc<AuditingRuntime>,
     store: Arc<MemoryStore>,
     rt: DockerRuntime,
     cleanup: Cleanup,
@@ -226,9 +229,17 @@ impl Site {
             .expect("stub image");
         let ws = Workspace::new(&network, &image, extra_site_args);
         let store = Arc::new(MemoryStore::new());
-        let launcher = Launcher::new(wrap(rt.clone()), ws.settings(), store.clone());
+        let config = SiteConfig::from_args(&obj(ws.site_args.clone()), None).expect("site config");
+        let policy = SitePolicy::new(&config, &ws.site, JOB_UID, JOB_GID).expect("site policy");
+        let auditor = Arc::new(AuditingRuntime::new(
+            wrap(rt.clone()),
+            Arc::new(rt.clone()),
+            policy,
+        ));
+        let launcher = Launcher::new(auditor.clone(), ws.settings(), store.clone());
         Self {
             launcher,
+            auditor,
             store,
             rt,
             cleanup,
@@ -280,6 +291,7 @@ impl Site {
             left.iter().map(|c| (&c.name, &c.status)).collect::<Vec<_>>()
         );
         assert_eq!(self.launcher.tracked_count(), 0, "jobs still tracked");
+        self.auditor.assert_all_passed();
     }
 
     async fn assert_removed(&self, h: &JobHandle) {

@@ -926,6 +926,23 @@ async fn leftover_running_container_is_refused_by_name() {
 }
 
 #[tokio::test]
+async fn a_same_named_container_berth_did_not_create_is_never_removed() {
+    let s = Site::new();
+    let foreign = s.fake.seed_container(
+        &name("job-1"),
+        IMAGE,
+        std::collections::HashMap::new(),
+        FakeStatus::Exited,
+        Some(0),
+    );
+    let e = s.launcher.launch(plan("job-1")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused);
+    assert!(e.message().contains("did not create"), "{e}");
+    assert_eq!(s.fake.status(&foreign), Some(FakeStatus::Exited));
+    assert_eq!(s.fake.count(Method::Create), 0);
+}
+
+#[tokio::test]
 async fn retention_keeps_failed_containers_only() {
     let mut settings = settings();
     settings.keep_failed_for = Some(Duration::from_secs(3600));
