@@ -73,31 +73,11 @@ pub fn human_duration(ms: i64) -> String {
     }
 }
 
-/// Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS`.
+/// Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS` (`-` before the epoch).
 pub fn human_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    berth_store::time::rfc3339_from_unix_nanos(ms.saturating_mul(1_000_000))
+        .and_then(|t| t.get(..19).map(|t| t.replace('T', " ")))
+        .unwrap_or_else(|| "-".to_string())
 }
 
 #[cfg(test)]
@@ -106,7 +86,7 @@ mod tests {
 
     #[test]
     fn times_and_durations_read_well() {
-        assert_eq!(human_time(0), "1970-01-01 00:00:00");
+        assert_eq!(human_time(1000), "1970-01-01 00:00:01");
         assert_eq!(human_time(1_795_000_000_000), "2026-11-18 11:06:40");
         assert_eq!(human_duration(1234), "1.2s");
         assert_eq!(human_duration(184_000), "3m04s");

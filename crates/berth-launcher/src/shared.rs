@@ -391,11 +391,15 @@ impl Shared {
             .filter(|_| outcome.return_code != JobReturnCode::Success);
         lock(&self.jobs).remove(&h.container_id);
         // Outcome first (above), then the state (waking waiters), then in the background
-        // the output and the removal.
+        // the output and the removal. The cleanup is counted before the state is set, so
+        // a waiter that wakes and then waits for cleanups cannot miss it.
+        let cleanup = (remove && durable)
+            .then(|| self.me.upgrade())
+            .flatten()
+            .map(|shared| (CleanupGuard::new(shared.clone()), shared));
         let code = h.set_terminal(outcome.clone());
-        match (remove && durable).then(|| self.me.upgrade()).flatten() {
-            Some(shared) => {
-                let guard = CleanupGuard::new(shared.clone());
+        match cleanup {
+            Some((guard, shared)) => {
                 let h = h.clone();
                 tokio::spawn(async move {
                     let _guard = guard;

@@ -20,7 +20,7 @@ use crate::output::human_duration;
 use crate::site::{Site, SiteArgs};
 use anyhow::Context;
 use berth_core::args::JobProcessArgs;
-use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
+use berth_core::plan::ContainerPlan;
 use berth_core::{Error, JobReturnCode};
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, EngineInfo, LogStream};
@@ -492,21 +492,7 @@ fn run_site(
 fn plan_for(site: &Site, job_id: &str) -> anyhow::Result<ContainerPlan> {
     let meta = crate::site::read_json_object(&site.parent_root.join(job_id).join("meta.json"), "job meta")?;
     let args = JobProcessArgs::from_map(site::job_process_args(job_id, &site.name));
-    let env = |name: &str| std::env::var(name).ok();
-    let request = PlanRequest {
-        site_config: &site.config,
-        site: &site.name,
-        role: site.role,
-        job_meta: &meta,
-        job_args: Some(&args),
-        set_options: &[],
-        parent_root: &site.parent_root,
-        workspace_object: true,
-        launcher_env: &env,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-    };
-    Ok(build_plan(&request)?)
+    Ok(crate::commands::plan::plan_for_site(site, &meta, &args, &[])?)
 }
 
 /// `target (ro) <- source, ...` for the verbose listing.

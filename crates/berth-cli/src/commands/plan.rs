@@ -3,6 +3,7 @@
 use crate::site::{read_input, read_json_object, Site, SiteArgs};
 use berth_core::args::JobProcessArgs;
 use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
+use berth_core::pyval::Map;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -39,25 +40,35 @@ pub fn plan_job(site: &Site, job: &JobArgs) -> anyhow::Result<ContainerPlan> {
     }
     let args_origin = job.process_args.display().to_string();
     let args = JobProcessArgs::from_json(&read_input(&job.process_args, "job process args")?, &args_origin)?;
+    let plan = plan_for_site(site, &meta, &args, &job.set)?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(plan)
+}
+
+/// The plan for one job of `site` as this process would launch it: the site's parent
+/// root as the workspace object, this process's environment, uid and gid.
+pub fn plan_for_site(
+    site: &Site,
+    meta: &Map,
+    args: &JobProcessArgs,
+    set_options: &[String],
+) -> Result<ContainerPlan, berth_core::Error> {
     let env = |name: &str| std::env::var(name).ok();
-    let request = PlanRequest {
+    build_plan(&PlanRequest {
         site_config: &site.config,
         site: &site.name,
         role: site.role,
-        job_meta: &meta,
-        job_args: Some(&args),
-        set_options: &job.set,
+        job_meta: meta,
+        job_args: Some(args),
+        set_options,
         parent_root: &site.parent_root,
         workspace_object: true,
         launcher_env: &env,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
-    };
-    let plan = build_plan(&request)?;
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(plan)
+    })
 }
 
 pub fn run(cmd: &PlanCmd) -> anyhow::Result<i32> {
