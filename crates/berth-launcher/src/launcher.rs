@@ -194,13 +194,19 @@ impl Launcher {
         self.recover_once_at_start().await;
         watcher::ensure_started(&self.shared);
         self.ensure_image(&plan).await?;
-        self.clear_leftover(&plan).await?;
 
         let runtime = &self.shared.runtime;
-        let container_id = match runtime
-            .create(&plan.name, &plan.create, plan.platform.as_deref())
-            .await
-        {
+        let create = || runtime.create(&plan.name, &plan.create, plan.platform.as_deref());
+        let created = match create().await {
+            // DESIGN decision 6, looked at only when the name is taken, so a launch does
+            // not pay an extra inspect for the rare leftover.
+            Err(EngineError::Conflict(_)) => {
+                self.clear_leftover(&plan).await?;
+                create().await
+            }
+            other => other,
+        };
+        let container_id = match created {
             Ok(id) => id,
             Err(EngineError::NotFound(m)) => {
                 return Err(Error::refused(format!(
