@@ -45,6 +45,9 @@ impl Drop for TerminateOnDrop {
     }
 }
 
+/// How long a relaunch waits for the removal of its job's leftover container.
+const LEFTOVER_REMOVAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
 fn creating(job_id: &str, e: impl std::fmt::Display) -> Error {
     Error::refused(format!("error creating container for job {job_id}: {e}"))
 }
@@ -360,11 +363,35 @@ impl Launcher {
                 .await;
         }
         match shared.runtime.remove(&st.id, true).await {
-            Ok(()) | Err(EngineError::NotFound(_)) | Err(EngineError::Conflict(_)) => Ok(()),
-            Err(e) => Err(creating(
-                job_id,
-                format!("cannot remove leftover container '{}': {e}", plan.name),
-            )),
+            Ok(()) | Err(EngineError::NotFound(_)) | Err(EngineError::Conflict(_)) => {}
+            Err(e) => {
+                return Err(creating(
+                    job_id,
+                    format!("cannot remove leftover container '{}': {e}", plan.name),
+                ))
+            }
+        }
+        // A removal already in progress (the earlier run's own cleanup, 409) returns before
+        // the name is free: wait until the container is gone.
+        let deadline = tokio::time::Instant::now() + LEFTOVER_REMOVAL_DEADLINE;
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            match shared.runtime.inspect(&st.id).await {
+                Err(EngineError::NotFound(_)) => return Ok(()),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(creating(
+                        job_id,
+                        format!(
+                        "leftover container '{}' is still being removed after {LEFTOVER_REMOVAL_DEADLINE:?}",
+                        plan.name
+                    ),
+                    ))
+                }
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+            }
         }
     }
 
