@@ -149,19 +149,9 @@ pub(crate) fn legacy_resource_spec_block(meta: &Map, site: &str, mode: &str, kin
 /// reported as `<label>: field '<f>' <rule>`. Errors are [`ErrorKind::Invalid`]; the launch
 /// path turns them into [`ErrorKind::Refused`].
 pub fn validate_job_docker_options(spec: &Map, label: &str) -> Result<()> {
-    let mut unknown: Vec<&str> = spec
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !JOB_DOCKER_KEYS.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        let mut allowed = JOB_DOCKER_KEYS;
-        allowed.sort_unstable();
+    if let Some((unknown, allowed)) = unknown_keys(spec, &JOB_DOCKER_KEYS) {
         return Err(Error::invalid(format!(
-            "{label} contains unsupported job-controlled Docker option(s) {}; allowed options are {}",
-            py_list(&unknown),
-            py_list(&allowed)
+            "{label} contains unsupported job-controlled Docker option(s) {unknown}; allowed options are {allowed}"
         ))
         .with_hint(
             "remove these keys from the job's meta.json; container settings such as device_requests, \
@@ -371,6 +361,23 @@ pub(crate) fn key_repr(key: &str) -> String {
 
 /// A list of keys the way Python prints a sorted list of strings, cut short for hostile
 /// inputs: `['a', 'b']`.
+/// The keys of `map` outside `allowed`, and the allowed set, both sorted and rendered as
+/// Python lists; `None` when every key is allowed.
+pub(crate) fn unknown_keys(map: &Map, allowed: &[&str]) -> Option<(String, String)> {
+    let mut unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort_unstable();
+    let mut allowed = allowed.to_vec();
+    allowed.sort_unstable();
+    Some((py_list(&unknown), py_list(&allowed)))
+}
+
 pub(crate) fn py_list<S: AsRef<str>>(items: &[S]) -> String {
     const MAX_SHOWN: usize = 20;
     let mut shown: Vec<String> = items

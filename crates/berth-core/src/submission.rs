@@ -8,7 +8,7 @@
 //! GPU totals) but not for their own value rules, which belong to those launchers.
 
 use crate::job_spec::{
-    is_launcher_mode, is_nested_site_entry, key_repr, py_list, resolve_launcher_spec,
+    is_launcher_mode, is_nested_site_entry, key_repr, py_list, resolve_launcher_spec, unknown_keys,
     validate_job_docker_options, DOCKER_MODE, LAUNCHER_MODES, LAUNCHER_SPEC_DEFAULT_KEY,
 };
 use crate::pyval::{self, Map};
@@ -126,19 +126,9 @@ pub fn validate_portable_resource_spec(meta: &Map) -> Result<()> {
     let default_label = format!("resource_spec[{}]", key_repr(PORTABLE_DEFAULT_KEY));
     let has_default = rs.contains_key(PORTABLE_DEFAULT_KEY);
     if let Some(default) = site_entry(Some(rs), PORTABLE_DEFAULT_KEY)? {
-        let mut unknown: Vec<&str> = default
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !PORTABLE_KEYS.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            unknown.sort_unstable();
-            let mut allowed = PORTABLE_KEYS;
-            allowed.sort_unstable();
+        if let Some((unknown, allowed)) = unknown_keys(default, &PORTABLE_KEYS) {
             return Err(Error::invalid(format!(
-                "{default_label} contains unsupported field(s) {}; allowed fields are {}",
-                py_list(&unknown),
-                py_list(&allowed)
+                "{default_label} contains unsupported field(s) {unknown}; allowed fields are {allowed}"
             ))
             .with_hint("move site-specific or custom resources into the site's own resource_spec entry"));
         }
