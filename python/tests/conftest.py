@@ -110,12 +110,13 @@ def _stub_binary() -> Path:
     binary = out_dir / "job-stub"
     source = REPO / "crates" / "job-stub" / "src" / "main.rs"
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        rustc = os.environ.get("RUSTC", "rustc")
         subprocess.run(
             [
-                os.environ.get("RUSTC", "rustc"),
+                rustc,
                 "--edition", "2021",
                 "--crate-name", "job_stub",
-                "--target", "x86_64-unknown-linux-gnu",
+                "--target", _host_target(rustc),
                 "-C", "target-feature=+crt-static",
                 "-C", "opt-level=s",
                 "-C", "strip=symbols",
@@ -126,6 +127,15 @@ def _stub_binary() -> Path:
             check=True,
         )
     return binary
+
+
+def _host_target(rustc: str) -> str:
+    """The target triple rustc builds for by default (the host's), from `rustc -vV`."""
+    info = subprocess.run([rustc, "-vV"], check=True, capture_output=True, text=True).stdout
+    for line in info.splitlines():
+        if line.startswith("host: "):
+            return line[len("host: "):].strip()
+    raise RuntimeError(f"{rustc} -vV names no host target:\n{info}")
 
 
 def _stub_rootfs(binary: bytes) -> bytes:

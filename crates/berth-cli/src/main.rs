@@ -5,6 +5,7 @@ mod commands;
 mod context;
 mod output;
 mod site;
+mod style;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ enum Command {
     /// Check the engine, network, workspace, study files and images a site needs.
     Doctor(commands::doctor::DoctorCmd),
     /// Run a small site end to end on the local engine.
+    #[cfg(feature = "demo")]
     Demo(commands::demo::DemoCmd),
 }
 
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Recover(cmd) => commands::recover::run(cmd),
         Command::Audit(cmd) => commands::audit::run(cmd),
         Command::Doctor(cmd) => commands::doctor::run(cmd),
+        #[cfg(feature = "demo")]
         Command::Demo(cmd) => commands::demo::run(cmd),
     };
     match result {

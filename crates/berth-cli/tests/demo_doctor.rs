@@ -3,8 +3,11 @@
 //! `BERTH_REQUIRE_DOCKER=1`. Every network and image they make has a unique name and is
 //! registered for removal before the binary runs, so nothing is left behind when a test
 //! fails; the demo's containers are found by their workspace label and registered too.
+//! The demo's tests need the default `demo` feature; without it there is no demo command.
 
+#[cfg(feature = "demo")]
 use berth_engine::docker::DockerRuntime;
+#[cfg(feature = "demo")]
 use berth_engine::{ContainerRuntime, LabelFilter};
 use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
 use serde_json::Value;
@@ -13,6 +16,7 @@ use std::process::{Command, Output};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+#[cfg(feature = "demo")]
 fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -43,6 +47,7 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+#[cfg(feature = "demo")]
 /// Registers every container whose workspace label is `workspace` (the demo's jobs).
 fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) {
     let filters = [LabelFilter::eq(
@@ -56,6 +61,7 @@ fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) 
     }
 }
 
+#[cfg(feature = "demo")]
 /// A demo work dir that does not exist yet, under a temp dir removed at the end.
 fn demo_workdir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("a temp dir");
@@ -63,6 +69,7 @@ fn demo_workdir() -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
+#[cfg(feature = "demo")]
 fn job<'a>(summary: &'a Value, name: &str) -> &'a Value {
     summary["jobs"]
         .as_array()
@@ -70,6 +77,7 @@ fn job<'a>(summary: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no job {name} in {summary:#}"))
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
     let Some(rt) = engine_or_skip() else { return };
@@ -139,6 +147,7 @@ fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
     assert!(!workdir.exists(), "work dir left behind");
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn doctor_passes_on_the_demo_workspace_it_kept() {
     let Some(rt) = engine_or_skip() else { return };
@@ -328,4 +337,12 @@ fn doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local() {
             "{stdout}"
         );
     }
+}
+
+#[cfg(not(feature = "demo"))]
+#[test]
+fn without_the_demo_feature_there_is_no_demo_command() {
+    let (code, _, stderr) = run(&mut berth(&["demo", "--json"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unrecognized subcommand 'demo'"), "{stderr}");
 }

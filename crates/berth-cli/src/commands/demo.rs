@@ -13,11 +13,11 @@
 mod jobs;
 mod progress;
 mod site;
-pub mod style;
 
 use crate::context::{launcher_settings, open_store};
 use crate::output::human_duration;
 use crate::site::{Site, SiteArgs};
+use crate::style::{pad, Style};
 use anyhow::Context;
 use berth_core::args::JobProcessArgs;
 use berth_core::plan::ContainerPlan;
@@ -36,7 +36,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use style::{pad, Style};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoCmd {

@@ -4,8 +4,8 @@
 
 mod checks;
 
-use crate::commands::demo::style::Style;
 use crate::site::SiteArgs;
+use crate::style::Style;
 use checks::{Check, Checklist, Status};
 use clap::Args;
 use serde_json::json;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod lifecycle;

@@ -1,8 +1,8 @@
 //! Live progress: one status line per job. On a terminal the lines are redrawn in place;
 //! otherwise each change is printed once, as a plain line a log can keep.
 
-use super::style::{clip, pad, Style};
 use crate::output::human_duration;
+use crate::style::{clip, pad, Style};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

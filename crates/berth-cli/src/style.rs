@@ -51,6 +51,7 @@ impl Style {
 }
 
 /// `text` cut to at most `max` characters, with `…` when cut.
+#[cfg(feature = "demo")]
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
@@ -61,6 +62,7 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// `text` padded with spaces to `width` characters (ANSI-free text only).
+#[cfg(feature = "demo")]
 pub fn pad(text: &str, width: usize) -> String {
     let n = text.chars().count();
     if n >= width {
@@ -89,6 +91,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "demo")]
     fn clip_and_pad_count_characters() {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
