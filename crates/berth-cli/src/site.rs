@@ -4,6 +4,7 @@
 use berth_core::args::Role;
 use berth_core::config::{parse_config_text, SiteConfig};
 use berth_core::pyval::Map;
+use berth_core::workspace::{resolve_parent_root, ParentRootOrigin};
 use berth_core::{Error, WORKSPACE_ENV, WORKSPACE_MOUNT};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,9 @@ pub struct SiteArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
     /// Where berth reads the workspace (study files, local/custom, job folders).
-    /// Default: /var/tmp/nvflare/workspace when it exists, else the host workspace.
-    #[arg(long, value_name = "DIR")]
+    /// Default: the config's host workspace when that folder exists here (berth on the
+    /// host), else /var/tmp/nvflare/workspace (berth inside the parent container).
+    #[arg(long, value_name = "DIR", env = "BERTH_PARENT_ROOT")]
     pub parent_root: Option<PathBuf>,
 }
 
@@ -36,6 +38,24 @@ pub struct Site {
     pub name: String,
     pub role: Role,
     pub parent_root: PathBuf,
+    /// Why berth reads the workspace there.
+    pub parent_root_origin: ParentRootOrigin,
+}
+
+/// Test-only: the folder that stands in for the parent container's workspace mount
+/// (`/var/tmp/nvflare/workspace`), so tests never touch the real path. Never set it on a
+/// real site.
+pub const PARENT_MOUNT_TEST_ENV: &str = "BERTH_TEST_PARENT_MOUNT";
+
+impl Site {
+    /// The one stderr line that names the workspace a command reads.
+    pub fn announce(&self) {
+        eprintln!(
+            "berth: workspace {} ({})",
+            self.parent_root.display(),
+            self.parent_root_origin.describe()
+        );
+    }
 }
 
 /// Read a small text input file, naming it in every error.
@@ -80,7 +100,31 @@ pub fn check_site_name(name: &str) -> Result<(), Error> {
 }
 
 impl SiteArgs {
+    /// Load the site, check that the workspace berth reads is a directory, and name it on
+    /// stderr.
     pub fn load(&self) -> anyhow::Result<Site> {
+        let site = self.load_unchecked()?;
+        if !site.parent_root.is_dir() {
+            let fix = match site.parent_root_origin {
+                ParentRootOrigin::Explicit => "pass --parent-root (or BERTH_PARENT_ROOT) with the folder that holds the site's startup/ and local/".to_string(),
+                _ => format!(
+                    "set the launcher's \"workspace\" arg (or {WORKSPACE_ENV}) to the site's workspace, or pass --parent-root with where berth sees it"
+                ),
+            };
+            return Err(Error::invalid(format!(
+                "the workspace '{}' ({}) is not a directory",
+                site.parent_root.display(),
+                site.parent_root_origin.describe()
+            ))
+            .with_hint(fix)
+            .into());
+        }
+        site.announce();
+        Ok(site)
+    }
+
+    /// Load the site without looking at its workspace folder (doctor reports on it).
+    pub fn load_unchecked(&self) -> anyhow::Result<Site> {
         check_site_name(&self.site)?;
         let origin = self.config.display().to_string();
         let text = read_input(&self.config, "config")?;
@@ -99,27 +143,17 @@ impl SiteArgs {
                 )
             }
         };
-        let parent_root = match &self.parent_root {
-            Some(p) => p.clone(),
-            None if Path::new(WORKSPACE_MOUNT).is_dir() => PathBuf::from(WORKSPACE_MOUNT),
-            None => config
-                .workspace
-                .as_deref()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(WORKSPACE_MOUNT)),
-        };
-        if self.parent_root.is_some() && !parent_root.is_dir() {
-            return Err(Error::invalid(format!(
-                "--parent-root '{}' is not a directory",
-                parent_root.display()
-            ))
-            .into());
-        }
+        let mount = std::env::var_os(PARENT_MOUNT_TEST_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(WORKSPACE_MOUNT));
+        let (parent_root, parent_root_origin) =
+            resolve_parent_root(self.parent_root.as_deref(), config.workspace.as_deref(), &mount);
         Ok(Site {
             config,
             name: self.site.clone(),
             role,
             parent_root,
+            parent_root_origin,
         })
     }
 }

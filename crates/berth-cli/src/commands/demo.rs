@@ -372,7 +372,7 @@ fn run_site(
         role: None,
         parent_root: Some(layout.workspace.clone()),
     }
-    .load()?;
+    .load_unchecked()?;
 
     // The jobs: folders, then plans (pure), then launches.
     let run = run_id();
