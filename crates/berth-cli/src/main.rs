@@ -46,6 +46,10 @@ enum Command {
     /// Run a small site end to end on the local engine.
     #[cfg(feature = "demo")]
     Demo(commands::demo::DemoCmd),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions(commands::shell::CompletionsCmd),
+    /// Print the man page (roff) to stdout: berth(1), or berth-<command>(1).
+    Man(commands::shell::ManCmd),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Doctor(cmd) => commands::doctor::run(cmd),
         #[cfg(feature = "demo")]
         Command::Demo(cmd) => commands::demo::run(cmd),
+        Command::Completions(cmd) => commands::shell::completions::<Cli>(cmd),
+        Command::Man(cmd) => commands::shell::man::<Cli>(cmd),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),

@@ -154,7 +154,7 @@ impl Launcher {
                 Ok(true) => checked.network = true,
                 Ok(false) | Err(EngineError::NotFound(_)) => {
                     return Err(Error::refused(format!(
-                        "Docker network '{n}' does not exist. Create it with: docker network create {n}"
+                        "Docker network '{n}' does not exist"
                     ))
                     .with_hint(format!("docker network create {n}")))
                 }
@@ -277,7 +277,7 @@ impl Launcher {
             return Err(
                 Error::refused(format!("image '{image}' not found for job {job_id}")).with_hint(format!(
                     "berth does not pull images: load it on this host (docker load -i <file>, or docker \
-                     pull {image}), or allow pulling in the site config (allow_pull)"
+                     pull {image}), or set \"pull_missing_images\": true in the site's launcher args"
                 )),
             );
         }
