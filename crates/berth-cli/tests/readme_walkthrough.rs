@@ -112,7 +112,15 @@ fn the_readme_walkthrough_runs_as_printed() {
     let blocks = section_blocks(&readme, SECTION);
     assert_eq!(blocks.len(), 3, "the walkthrough's sh blocks: {blocks:?}");
     let script = blocks.concat();
-    for command in ["berth doctor", "berth plan", "berth launch", "berth status", "berth logs", "berth wait", "berth ps --all"] {
+    for command in [
+        "berth doctor",
+        "berth plan",
+        "berth launch",
+        "berth status",
+        "berth logs",
+        "berth wait",
+        "berth ps --all",
+    ] {
         assert!(script.contains(command), "the walkthrough lacks '{command}'");
     }
 
@@ -163,17 +171,28 @@ fn the_readme_walkthrough_runs_as_printed() {
     let workspace = workspace.canonicalize().unwrap_or(workspace);
     assert!(stdout.contains("the site is ready for berth"), "doctor: {stdout}");
     assert!(
-        stderr.contains(&format!("berth: workspace {}", root.path().join("examples/site-1").display()))
-            || stderr.contains(&format!("berth: workspace {}", workspace.display())),
+        stderr.contains(&format!(
+            "berth: workspace {}",
+            root.path().join("examples/site-1").display()
+        )) || stderr.contains(&format!("berth: workspace {}", workspace.display())),
         "no command named its workspace: {stderr}"
     );
-    assert!(stdout.contains("\"Image\": \"berth-example-job:1\""), "plan: {stdout}");
-    assert!(stdout.contains("training on /data/mnist/train/train.csv"), "logs: {stdout}");
+    assert!(
+        stdout.contains("\"Image\": \"berth-example-job:1\""),
+        "plan: {stdout}"
+    );
+    assert!(
+        stdout.contains("training on /data/mnist/train/train.csv"),
+        "logs: {stdout}"
+    );
     assert!(
         stdout.contains("try-read /data/mnist/train/train.csv: ok"),
         "the job did not read its dataset: {stdout}"
     );
-    assert!(stdout.contains("\"return_code_name\": \"SUCCESS\""), "wait: {stdout}");
+    assert!(
+        stdout.contains("\"return_code_name\": \"SUCCESS\""),
+        "wait: {stdout}"
+    );
     let ps_line = stdout
         .lines()
         .find(|l| l.starts_with("hello-1 ") && l.contains("SUCCESS"))

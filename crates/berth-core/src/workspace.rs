@@ -83,9 +83,10 @@ pub fn resolve_parent_root(
         return (dir.to_path_buf(), ParentRootOrigin::Explicit);
     }
     match host_workspace.filter(|ws| !ws.is_empty()).map(Path::new) {
-        Some(ws) if ws.is_absolute() && ws.is_dir() => {
-            (PathBuf::from(normpath(&ws.to_string_lossy())), ParentRootOrigin::HostWorkspace)
-        }
+        Some(ws) if ws.is_absolute() && ws.is_dir() => (
+            PathBuf::from(normpath(&ws.to_string_lossy())),
+            ParentRootOrigin::HostWorkspace,
+        ),
         _ => (parent_mount.to_path_buf(), ParentRootOrigin::ParentMount),
     }
 }
@@ -330,13 +331,25 @@ mod tests {
     fn parent_root_falls_back_to_the_mount_and_yields_to_an_explicit_dir() {
         let mount = tempfile::tempdir().unwrap();
         let explicit = tempfile::tempdir().unwrap();
-        for ws in [None, Some(""), Some("/nonexistent-berth-host-ws"), Some("relative/ws")] {
+        for ws in [
+            None,
+            Some(""),
+            Some("/nonexistent-berth-host-ws"),
+            Some("relative/ws"),
+        ] {
             let (root, origin) = resolve_parent_root(None, ws, mount.path());
-            assert_eq!((root.as_path(), origin), (mount.path(), ParentRootOrigin::ParentMount), "{ws:?}");
+            assert_eq!(
+                (root.as_path(), origin),
+                (mount.path(), ParentRootOrigin::ParentMount),
+                "{ws:?}"
+            );
         }
         let ws = mount.path().display().to_string();
         let (root, origin) = resolve_parent_root(Some(explicit.path()), Some(&ws), mount.path());
-        assert_eq!((root.as_path(), origin), (explicit.path(), ParentRootOrigin::Explicit));
+        assert_eq!(
+            (root.as_path(), origin),
+            (explicit.path(), ParentRootOrigin::Explicit)
+        );
     }
 
     fn nowhere() -> &'static Path {

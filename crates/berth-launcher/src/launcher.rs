@@ -153,10 +153,8 @@ impl Launcher {
             match self.shared.runtime.network_exists(n).await {
                 Ok(true) => checked.network = true,
                 Ok(false) | Err(EngineError::NotFound(_)) => {
-                    return Err(Error::refused(format!(
-                        "Docker network '{n}' does not exist"
-                    ))
-                    .with_hint(format!("docker network create {n}")))
+                    return Err(Error::refused(format!("Docker network '{n}' does not exist"))
+                        .with_hint(format!("docker network create {n}")))
                 }
                 Err(e) => {
                     return Err(Error::refused(format!(

@@ -575,10 +575,7 @@ async fn missing_network_is_refused_with_the_create_hint() {
     s.fake.remove_network(NET);
     let e = s.launcher.launch(plan("job-1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Refused);
-    assert_eq!(
-        e.message(),
-        "Docker network 'nvflare-network' does not exist"
-    );
+    assert_eq!(e.message(), "Docker network 'nvflare-network' does not exist");
     // The fix appears once: in the hint, not also in the message.
     assert_eq!(e.hint(), Some("docker network create nvflare-network"));
     let printed = format!("error: {}\n  hint: {}", e.message(), e.hint().unwrap_or_default());

@@ -54,7 +54,9 @@ pub fn man<C: CommandFactory>(cmd: &ManCmd) -> anyhow::Result<i32> {
                 .into());
             };
             let full = format!("{}-{}", command.get_name(), sub.get_name());
-            sub.clone().name(full.clone()).bin_name(format!("{} {}", command.get_name(), sub.get_name()))
+            sub.clone()
+                .name(full.clone())
+                .bin_name(format!("{} {}", command.get_name(), sub.get_name()))
         }
     };
     let mut out = Vec::new();

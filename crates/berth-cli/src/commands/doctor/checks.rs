@@ -803,10 +803,7 @@ mod tests {
             parent_root_origin: berth_core::workspace::ParentRootOrigin::Explicit,
         };
         let mut list = Checklist::default();
-        assert!(
-            check_workspace(&mut list, Some(&site)),
-            "local/ is readable"
-        );
+        assert!(check_workspace(&mut list, Some(&site)), "local/ is readable");
         let startup = list.checks.iter().find(|c| c.id == "startup_dir").unwrap();
         assert_eq!(startup.status, Status::Fail);
         assert!(startup.fix.as_deref().unwrap().contains("startup/ and local/"));
