@@ -3,6 +3,7 @@
 use crate::site::Site;
 use berth_core::Error;
 use berth_engine::docker::DockerRuntime;
+use berth_engine::ContainerRuntime;
 use berth_launcher::{BlockingLauncher, LauncherSettings};
 use berth_store::{default_path, SqliteStore};
 use std::sync::Arc;
@@ -13,6 +14,8 @@ pub fn launcher_settings(site: &Site) -> LauncherSettings {
     let mut s = LauncherSettings::new(site.name.clone());
     s.network = site.config.network.clone();
     s.start_timeout = site.config.timeout.map(Duration::from_secs_f64);
+    s.engine_timeout = Duration::from_secs_f64(site.config.engine_timeout);
+    s.outage_limit = Duration::from_secs_f64(site.config.engine_outage_limit);
     s.allow_pull = site.config.pull_missing_images;
     s.keep_failed_for = (site.config.keep_failed_containers_hours > 0.0)
         .then(|| Duration::from_secs_f64(site.config.keep_failed_containers_hours * 3600.0));
@@ -63,15 +66,16 @@ pub fn engine() -> anyhow::Result<DockerRuntime> {
 pub struct Ctx {
     pub site: Site,
     pub store: Arc<SqliteStore>,
-    pub runtime: Arc<DockerRuntime>,
+    /// The launcher's runtime: every request with the site's `engine_timeout`.
+    pub runtime: Arc<dyn ContainerRuntime>,
     pub launcher: BlockingLauncher,
 }
 
 impl Ctx {
     pub fn new(site: Site) -> anyhow::Result<Self> {
         let store = open_store(&site)?;
-        let runtime = Arc::new(engine()?);
-        let launcher = BlockingLauncher::new(runtime.clone(), launcher_settings(&site), store.clone())?;
+        let launcher = BlockingLauncher::new(Arc::new(engine()?), launcher_settings(&site), store.clone())?;
+        let runtime = launcher.launcher().runtime();
         Ok(Self {
             site,
             store,
@@ -80,12 +84,9 @@ impl Ctx {
         })
     }
 
-    /// Run one engine call outside the launcher (listing, logs) on a small runtime of its own.
+    /// Run one engine call outside the launcher (listing, logs) on the launcher's runtime.
     pub fn block_on<F: std::future::Future>(&self, fut: F) -> anyhow::Result<F::Output> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(rt.block_on(fut))
+        Ok(self.launcher.block_on(fut))
     }
 
     /// The label filters that select this site's containers.

@@ -52,6 +52,33 @@ pub fn history_json(entry: &HistoryEntry) -> Value {
     })
 }
 
+/// A command stopped by Ctrl-C (SIGINT) after cleaning up: exit status 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit status of a command ended by Ctrl-C (128 + SIGINT).
+pub const INTERRUPTED_STATUS: u8 = 130;
+
+/// The exit status of a command whose stdout was closed by its reader (128 + SIGPIPE, as
+/// a process that the signal ended would report).
+pub const CLOSED_STDOUT_STATUS: u8 = 141;
+
+/// Whether `err` is a write to a stdout the reader closed (`berth ps | head -c1`).
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// The process exit status for a return code (`berth wait`).
 pub fn exit_status(code: JobReturnCode) -> i32 {
     code.code()

@@ -2,10 +2,11 @@
 
 use crate::handle::JobHandle;
 use crate::settings::LauncherSettings;
-use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Shared};
+use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Seen, Shared};
 use crate::watcher;
 use berth_core::plan::ContainerPlan;
 use berth_core::{labels, DockerStatus, Error, JobReturnCode, Result};
+use berth_engine::deadline::DeadlineRuntime;
 use berth_engine::{ContainerRuntime, EngineError};
 use berth_store::{JobOutcome, LaunchRecord, ObservedBy, OutcomeStore};
 use std::sync::Arc;
@@ -79,11 +80,15 @@ fn may_restart(plan: &ContainerPlan) -> bool {
 }
 
 impl Launcher {
+    /// A launcher over `runtime`, which it wraps in a [`DeadlineRuntime`] with the site's
+    /// `engine_timeout`: every engine request it makes has that deadline.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         settings: LauncherSettings,
         store: Arc<dyn OutcomeStore>,
     ) -> Self {
+        let runtime: Arc<dyn ContainerRuntime> =
+            Arc::new(DeadlineRuntime::new(runtime, settings.engine_timeout));
         Self {
             shared: Arc::new_cyclic(|me| Shared {
                 me: me.clone(),
@@ -102,6 +107,13 @@ impl Launcher {
 
     pub fn settings(&self) -> &LauncherSettings {
         &self.shared.settings
+    }
+
+    /// The engine as the launcher speaks to it: every request with the site's
+    /// `engine_timeout`. Front ends use it for what the launcher does not do itself
+    /// (listings, logs), so their requests have the same deadline.
+    pub fn runtime(&self) -> Arc<dyn ContainerRuntime> {
+        self.shared.runtime.clone()
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -398,6 +410,21 @@ impl Launcher {
     /// job id. A container already gone whose outcome the store holds gives a terminal
     /// handle. Pings the engine on first use; never checks the network.
     pub async fn attach(&self, what: &str) -> Result<JobHandle> {
+        match self.lookup(what).await? {
+            Some(handle) => Ok(handle),
+            None => Err(Error::refused(format!(
+                "no container of job '{what}' found for site '{}'",
+                self.shared.settings.site
+            ))
+            .with_hint("berth ps --all lists the site's jobs and past outcomes")),
+        }
+    }
+
+    /// [`Self::attach`], but `Ok(None)` when the engine answered and lists no container of
+    /// `what`, and the store holds no outcome for it. An engine that cannot be reached or
+    /// does not answer is an error (never "no container"), so a caller can tell "gone"
+    /// from "cannot see" (DESIGN decision 13).
+    pub async fn lookup(&self, what: &str) -> Result<Option<JobHandle>> {
         self.check_engine(false).await?;
         self.recover_once_at_start().await;
         watcher::ensure_started(&self.shared);
@@ -407,10 +434,10 @@ impl Launcher {
             .find(|h| h.container_id == what || h.container_name == what || h.job_id == what)
             .cloned();
         if let Some(state) = known {
-            return Ok(JobHandle {
+            return Ok(Some(JobHandle {
                 state,
                 shared: shared.clone(),
-            });
+            }));
         }
         let listed = shared
             .runtime
@@ -442,16 +469,12 @@ impl Launcher {
                 let _ = state.terminal.send_replace(Some(outcome.return_code));
                 lock(&state.inner).outcome = Some(outcome);
                 state.mark_settled();
-                return Ok(JobHandle {
+                return Ok(Some(JobHandle {
                     state,
                     shared: shared.clone(),
-                });
+                }));
             }
-            return Err(Error::refused(format!(
-                "no container of job '{what}' found for site '{}'",
-                shared.settings.site
-            ))
-            .with_hint("berth ps --all lists the site's jobs and past outcomes"));
+            return Ok(None);
         };
         let job_id = c.labels.get(labels::JOB_ID).cloned().unwrap_or_default();
         let state = shared.track(Arc::new(
@@ -459,13 +482,19 @@ impl Launcher {
                 .with_job_dir(shared.job_dir_for(&job_id)),
         ));
         // It may have ended while nobody watched.
-        shared
+        if let Seen::Failed(e) = shared
             .settle(&state, ObservedBy::Inspect, OnMissing::Decide)
-            .await;
-        Ok(JobHandle {
+            .await
+        {
+            return Err(Error::refused(format!(
+                "cannot inspect container '{}' of job '{job_id}': {e}",
+                c.name
+            )));
+        }
+        Ok(Some(JobHandle {
             state,
             shared: shared.clone(),
-        })
+        }))
     }
 
     /// Wait, for at most `limit`, until no cleanup (a finished job's output copy and

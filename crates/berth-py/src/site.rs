@@ -95,6 +95,8 @@ impl SiteLauncher {
         let mut s = LauncherSettings::new(&self.site);
         s.network = self.config.network.clone();
         s.start_timeout = self.config.timeout.and_then(seconds);
+        s.engine_timeout = Duration::from_secs_f64(self.config.engine_timeout);
+        s.outage_limit = Duration::from_secs_f64(self.config.engine_outage_limit);
         s.allow_pull = self.config.pull_missing_images;
         let keep = self.config.keep_failed_containers_hours;
         s.keep_failed_for = (keep > 0.0).then(|| seconds(keep * 3600.0).unwrap_or(Duration::MAX));

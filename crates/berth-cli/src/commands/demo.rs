@@ -15,7 +15,7 @@ mod progress;
 mod site;
 
 use crate::context::{launcher_settings, open_store};
-use crate::output::human_duration;
+use crate::output::{human_duration, Interrupted};
 use crate::site::{Site, SiteArgs};
 use crate::style::{pad, Style};
 use anyhow::Context;
@@ -405,7 +405,7 @@ fn run_site(
     out.line("");
 
     if interrupted.load(Ordering::SeqCst) {
-        return Err(Error::refused("interrupted before the jobs started; the demo cleaned up").into());
+        return Err(Interrupted("interrupted before the jobs started; the demo cleaned up".into()).into());
     }
     let store = open_store(&site)?;
     let launcher_docker = DockerRuntime::connect(&endpoint).map_err(|e| unreachable_error(&e))?;
@@ -473,7 +473,7 @@ fn run_site(
     launcher.shutdown();
     drop(launcher);
     if interrupted.load(Ordering::SeqCst) {
-        return Err(Error::refused("interrupted; the demo stopped its jobs and cleaned up").into());
+        return Err(Interrupted("interrupted; the demo stopped its jobs and cleaned up".into()).into());
     }
     Ok(DemoRun {
         engine,

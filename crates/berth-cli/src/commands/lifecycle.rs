@@ -5,6 +5,8 @@ use crate::commands::plan::{plan_job, JobArgs};
 use crate::context::Ctx;
 use crate::output::{exit_status, job_json};
 use crate::site::SiteArgs;
+use berth_core::Error;
+use berth_engine::EngineError;
 use berth_launcher::BlockingJobHandle;
 use clap::Args;
 use serde_json::Value;
@@ -58,40 +60,68 @@ enum Found {
     Recorded(Value, i32),
 }
 
+/// The job's live handle; its recorded history only when the engine answered and has no
+/// container of it. An engine that cannot be reached or does not answer is an error (exit
+/// 3), never "vanished" (DESIGN decision 13).
 fn find(ctx: &Ctx, job: &str) -> anyhow::Result<Found> {
-    match ctx.launcher.attach(job) {
-        Ok(handle) => Ok(Found::Live(handle)),
-        Err(attach_err) => {
-            let entry = match ctx.store.launch_by_job(job, &ctx.site.name)? {
-                Some(e) => Some(e),
-                None => ctx.store.launch_by_container(job)?,
-            };
-            match entry {
-                Some(entry) => {
-                    let l = &entry.launch;
-                    let status = entry
-                        .outcome
-                        .as_ref()
-                        .map(|o| exit_status(o.return_code))
-                        .unwrap_or(127);
-                    let state = if entry.outcome.is_some() {
-                        "ended"
-                    } else {
-                        "vanished"
-                    };
-                    let v = job_json(
-                        &l.site,
-                        &l.job_id,
-                        &l.container_id,
-                        &l.container_name,
-                        state,
-                        entry.outcome.as_ref(),
-                    );
-                    Ok(Found::Recorded(v, status))
-                }
-                None => Err(attach_err.into()),
-            }
-        }
+    if let Some(handle) = ctx.launcher.lookup(job)? {
+        return Ok(Found::Live(handle));
+    }
+    let entry = match ctx.store.launch_by_job(job, &ctx.site.name)? {
+        Some(e) => Some(e),
+        None => ctx.store.launch_by_container(job)?,
+    };
+    let Some(entry) = entry else {
+        return Err(Error::refused(format!(
+            "no container of job '{job}' found for site '{}'",
+            ctx.site.name
+        ))
+        .with_hint("berth ps --all lists the site's jobs and past outcomes")
+        .into());
+    };
+    let l = &entry.launch;
+    let status = entry
+        .outcome
+        .as_ref()
+        .map(|o| exit_status(o.return_code))
+        .unwrap_or(127);
+    // The engine itself reports no container and no outcome was recorded.
+    let state = if entry.outcome.is_some() {
+        "ended"
+    } else {
+        "vanished"
+    };
+    let v = job_json(
+        &l.site,
+        &l.job_id,
+        &l.container_id,
+        &l.container_name,
+        state,
+        entry.outcome.as_ref(),
+    );
+    Ok(Found::Recorded(v, status))
+}
+
+/// An engine that could not answer for the job: exit 3, nothing recorded.
+fn engine_error(what: &str, job: &str, e: EngineError) -> anyhow::Error {
+    Error::refused(format!("cannot {what} job '{job}': {e}"))
+        .with_hint("nothing was recorded; check the engine (DOCKER_HOST, engine_timeout) and try again")
+        .into()
+}
+
+/// The outcome is known but could not be written: loud, exit 3.
+fn check_recorded(handle: &BlockingJobHandle) -> anyhow::Result<()> {
+    match handle.unrecorded() {
+        None => Ok(()),
+        Some(e) => Err(Error::refused(format!(
+            "the outcome of job '{}' could not be recorded in the state store: {e}",
+            handle.job_id()
+        ))
+        .with_hint(format!(
+            "its container {} is kept; once the store is writable, `berth recover` records the outcome",
+            handle.container_name()
+        ))
+        .into()),
     }
 }
 
@@ -110,8 +140,12 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
     match find(&ctx, &cmd.job)? {
         Found::Live(handle) => {
             // A one-shot command: return once the container is removed, not only decided.
-            let code = handle.wait_settled();
+            // An engine outage longer than the site's engine_outage_limit ends the wait.
+            let code = handle
+                .wait_settled_through_outage()
+                .map_err(|e| engine_error("wait for", &cmd.job, e))?;
             print(&describe(&ctx, &handle, "ended"))?;
+            check_recorded(&handle)?;
             Ok(exit_status(code))
         }
         Found::Recorded(v, status) => {
@@ -125,8 +159,11 @@ pub fn status(cmd: &JobRef) -> anyhow::Result<i32> {
     let ctx = Ctx::new(cmd.site.load()?)?;
     match find(&ctx, &cmd.job)? {
         Found::Live(handle) => {
-            handle.poll();
+            handle
+                .try_poll()
+                .map_err(|e| engine_error("look at", &cmd.job, e))?;
             print(&describe(&ctx, &handle, state_word(&handle)))?;
+            check_recorded(&handle)?;
         }
         Found::Recorded(v, _) => print(&v)?,
     }
@@ -137,8 +174,11 @@ pub fn stop(cmd: &JobRef) -> anyhow::Result<i32> {
     let ctx = Ctx::new(cmd.site.load()?)?;
     match find(&ctx, &cmd.job)? {
         Found::Live(handle) => {
-            handle.terminate();
+            handle
+                .try_terminate()
+                .map_err(|e| engine_error("stop", &cmd.job, e))?;
             print(&describe(&ctx, &handle, "ended"))?;
+            check_recorded(&handle)?;
         }
         Found::Recorded(v, _) => {
             eprintln!("note: job '{}' had already ended", cmd.job);

@@ -6,7 +6,7 @@
 use crate::context::Ctx;
 use crate::site::SiteArgs;
 use berth_core::{labels, Error};
-use berth_engine::{ContainerRuntime, ContainerSummary, EngineError, LogStream};
+use berth_engine::{ContainerSummary, EngineError, LogStream};
 use berth_launcher::joblog;
 use clap::Args;
 use futures::StreamExt;
