@@ -108,10 +108,6 @@ impl AuditingRuntime {
 
 #[async_trait]
 impl ContainerRuntime for AuditingRuntime {
-    fn address(&self) -> String {
-        self.inner.address()
-    }
-
     async fn ping(&self) -> EngineResult<EngineInfo> {
         self.inner.ping().await
     }

@@ -133,8 +133,6 @@ struct State {
     pullable: HashSet<String>,
     networks: HashSet<String>,
     unreachable: bool,
-    /// Every request waits (accepted, never answered) while set.
-    hung: bool,
     events_refused: bool,
     events_held: bool,
     held: VecDeque<ContainerEvent>,
@@ -304,18 +302,6 @@ impl FakeRuntime {
         Ok(())
     }
 
-    /// [`Self::begin`], after waiting while the engine is hung.
-    async fn enter(&self, method: Method, target: &str) -> EngineResult<()> {
-        loop {
-            let released = self.changed.notified();
-            if !self.lock().hung {
-                break;
-            }
-            released.await;
-        }
-        self.begin(method, target)
-    }
-
     fn touched(&self) {
         self.changed.notify_waiters();
     }
@@ -346,13 +332,6 @@ impl FakeRuntime {
     /// An engine that answers nothing: every request fails with `Unreachable`.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lock().unreachable = unreachable;
-    }
-
-    /// An engine that accepts requests and never answers them (until set back to `false`).
-    /// Streams already open keep flowing.
-    pub fn set_hung(&self, hung: bool) {
-        self.lock().hung = hung;
-        self.touched();
     }
 
     /// A container that exists before the test starts (a leftover of an earlier run).
@@ -728,12 +707,8 @@ fn raw_inspect(c: &FakeContainer) -> serde_json::Value {
 
 #[async_trait]
 impl ContainerRuntime for FakeRuntime {
-    fn address(&self) -> String {
-        "the fake engine".to_string()
-    }
-
     async fn ping(&self) -> EngineResult<EngineInfo> {
-        self.enter(Method::Ping, "").await?;
+        self.begin(Method::Ping, "")?;
         Ok(EngineInfo {
             api_version: "1.41".into(),
             engine_version: "20.10.24-fake".into(),
@@ -742,17 +717,17 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn network_exists(&self, name: &str) -> EngineResult<bool> {
-        self.enter(Method::NetworkExists, name).await?;
+        self.begin(Method::NetworkExists, name)?;
         Ok(self.lock().networks.contains(name))
     }
 
     async fn image_exists(&self, image: &str) -> EngineResult<bool> {
-        self.enter(Method::ImageExists, image).await?;
+        self.begin(Method::ImageExists, image)?;
         Ok(self.lock().images.contains(image))
     }
 
     async fn pull_image(&self, image: &str) -> EngineResult<()> {
-        self.enter(Method::PullImage, image).await?;
+        self.begin(Method::PullImage, image)?;
         let mut s = self.lock();
         if s.pullable.contains(image) {
             s.images.insert(image.to_string());
@@ -770,7 +745,7 @@ impl ContainerRuntime for FakeRuntime {
         body: &serde_json::Value,
         _platform: Option<&str>,
     ) -> EngineResult<String> {
-        self.enter(Method::Create, name).await?;
+        self.begin(Method::Create, name)?;
         let image = body
             .get("Image")
             .and_then(|v| v.as_str())
@@ -808,7 +783,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        self.enter(Method::Start, id).await?;
+        self.begin(Method::Start, id)?;
         let mut exit_later = None;
         {
             let mut s = self.lock();
@@ -851,7 +826,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn inspect(&self, id: &str) -> EngineResult<ContainerState> {
-        self.enter(Method::Inspect, id).await?;
+        self.begin(Method::Inspect, id)?;
         let s = self.lock();
         s.find(id)
             .map(|i| s.containers[i].state())
@@ -859,7 +834,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn stop(&self, id: &str, _grace_secs: u32) -> EngineResult<()> {
-        self.enter(Method::Stop, id).await?;
+        self.begin(Method::Stop, id)?;
         let delay = {
             let s = self.lock();
             let i = s.find(id).ok_or_else(|| State::not_found(id))?;
@@ -884,7 +859,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
-        self.enter(Method::Remove, id).await?;
+        self.begin(Method::Remove, id)?;
         let delay = self.lock().remove_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -920,7 +895,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn list(&self, filters: &[LabelFilter], all: bool) -> EngineResult<Vec<ContainerSummary>> {
-        self.enter(Method::List, "").await?;
+        self.begin(Method::List, "")?;
         let s = self.lock();
         Ok(s.containers
             .iter()
@@ -971,7 +946,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
-        self.enter(Method::InspectRaw, id).await?;
+        self.begin(Method::InspectRaw, id)?;
         let s = self.lock();
         s.find(id)
             .map(|i| raw_inspect(&s.containers[i]))
@@ -979,7 +954,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> EngineResult<i64> {
-        self.enter(Method::WaitExit, id).await?;
+        self.begin(Method::WaitExit, id)?;
         loop {
             let notified = self.changed.notified();
             {

@@ -9,4 +9,3 @@ pub mod logs;
 pub mod plan;
 pub mod ps;
 pub mod recover;
-pub mod shell;
