@@ -108,6 +108,10 @@ impl AuditingRuntime {
 
 #[async_trait]
 impl ContainerRuntime for AuditingRuntime {
+    fn address(&self) -> String {
+        self.inner.address()
+    }
+
     async fn ping(&self) -> EngineResult<EngineInfo> {
         self.inner.ping().await
     }

@@ -4,7 +4,17 @@ use berth_core::JobReturnCode;
 use berth_store::{HistoryEntry, JobOutcome};
 use serde_json::{json, Value};
 
-pub use berth_launcher::report::outcome_json;
+/// An outcome as printed by `wait`, `status` and `stop`.
+pub fn outcome_json(outcome: &JobOutcome) -> Value {
+    json!({
+        "return_code": outcome.return_code.code(),
+        "return_code_name": outcome.return_code.name(),
+        "exit_code": outcome.exit_code,
+        "oom_killed": outcome.oom_killed,
+        "finished_at": outcome.finished_at,
+        "observed_by": outcome.observed_by.as_str(),
+    })
+}
 
 /// A job line: who, where, and its state or outcome.
 pub fn job_json(
@@ -39,6 +49,33 @@ pub fn history_json(entry: &HistoryEntry) -> Value {
         "finished_ms": entry.finished_ms(),
         "duration_ms": entry.finished_ms().map(|f| f - entry.started_ms()),
         "outcome": entry.outcome.as_ref().map(outcome_json),
+    })
+}
+
+/// A command stopped by Ctrl-C (SIGINT) after cleaning up: exit status 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit status of a command ended by Ctrl-C (128 + SIGINT).
+pub const INTERRUPTED_STATUS: u8 = 130;
+
+/// The exit status of a command whose stdout was closed by its reader (128 + SIGPIPE, as
+/// a process that the signal ended would report).
+pub const CLOSED_STDOUT_STATUS: u8 = 141;
+
+/// Whether `err` is a write to a stdout the reader closed (`berth ps | head -c1`).
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 

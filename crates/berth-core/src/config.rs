@@ -5,7 +5,10 @@
 use crate::args::Role;
 use crate::pyval::{self, Map};
 use crate::sdk_kwargs::RESERVED_DOCKER_KWARGS;
-use crate::{Error, Result, DEFAULT_NETWORK, DEFAULT_PYTHON_PATH, DEFAULT_START_TIMEOUT_SECS};
+use crate::{
+    Error, Result, DEFAULT_ENGINE_OUTAGE_LIMIT_SECS, DEFAULT_ENGINE_TIMEOUT_SECS, DEFAULT_NETWORK,
+    DEFAULT_PYTHON_PATH, DEFAULT_START_TIMEOUT_SECS,
+};
 use serde_json::Value;
 
 /// What a restarted site does with a running berth container it did not start in this
@@ -22,30 +25,12 @@ pub enum OrphanPolicy {
 }
 
 impl OrphanPolicy {
-    /// Every policy, as its config word.
-    pub const ALL: [OrphanPolicy; 3] = [OrphanPolicy::Adopt, OrphanPolicy::Terminate, OrphanPolicy::Report];
-
     pub fn as_str(self) -> &'static str {
         match self {
             OrphanPolicy::Adopt => "adopt",
             OrphanPolicy::Terminate => "terminate",
             OrphanPolicy::Report => "report",
         }
-    }
-}
-
-impl std::str::FromStr for OrphanPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        OrphanPolicy::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "'{}' is not one of adopt, terminate, report",
-                    pyval::shorten(s, 40)
-                ))
-            })
     }
 }
 
@@ -66,6 +51,10 @@ pub struct SiteConfig {
     pub keep_failed_containers_hours: f64,
     /// berth extra: what recovery does with running containers it finds.
     pub orphan_policy: OrphanPolicy,
+    /// berth extra: the deadline of one engine request, in seconds (DESIGN decision 13).
+    pub engine_timeout: f64,
+    /// berth extra: how long a `wait` rides out an engine it cannot reach, in seconds.
+    pub engine_outage_limit: f64,
 }
 
 impl Default for SiteConfig {
@@ -80,6 +69,8 @@ impl Default for SiteConfig {
             pull_missing_images: false,
             keep_failed_containers_hours: 0.0,
             orphan_policy: OrphanPolicy::Adopt,
+            engine_timeout: DEFAULT_ENGINE_TIMEOUT_SECS,
+            engine_outage_limit: DEFAULT_ENGINE_OUTAGE_LIMIT_SECS,
         }
     }
 }
@@ -96,11 +87,17 @@ pub const UPSTREAM_ARGS: [&str; 7] = [
 ];
 
 /// berth's optional extras (also accepted as keyword arguments by the Python classes).
-pub const BERTH_ARGS: [&str; 3] = [
+pub const BERTH_ARGS: [&str; 5] = [
     "pull_missing_images",
     "keep_failed_containers_hours",
     "orphan_policy",
+    "engine_timeout",
+    "engine_outage_limit",
 ];
+
+/// The longest `engine_timeout` and `engine_outage_limit` accepted, in seconds (a day):
+/// beyond that a hung engine would look like a hung berth.
+pub const MAX_ENGINE_WAIT_SECS: f64 = 86_400.0;
 
 impl SiteConfig {
     /// Validate launcher args. `env_workspace` is `NVFL_DOCKER_WORKSPACE` from the
@@ -232,9 +229,11 @@ impl SiteConfig {
                 })?;
         }
         if let Some(v) = args.get("orphan_policy") {
-            cfg.orphan_policy = match v.as_str().and_then(|s| s.parse().ok()) {
-                Some(policy) => policy,
-                None => {
+            cfg.orphan_policy = match v.as_str() {
+                Some("adopt") => OrphanPolicy::Adopt,
+                Some("terminate") => OrphanPolicy::Terminate,
+                Some("report") => OrphanPolicy::Report,
+                _ => {
                     return Err(type_error(
                         "orphan_policy",
                         "one of 'adopt', 'terminate', 'report'",
@@ -243,7 +242,26 @@ impl SiteConfig {
                 }
             };
         }
+        cfg.engine_timeout = engine_seconds(args, "engine_timeout", cfg.engine_timeout)?;
+        cfg.engine_outage_limit = engine_seconds(args, "engine_outage_limit", cfg.engine_outage_limit)?;
         Ok(cfg)
+    }
+}
+
+/// A positive number of seconds up to [`MAX_ENGINE_WAIT_SECS`]; `default` when absent.
+fn engine_seconds(args: &Map, field: &str, default: f64) -> Result<f64> {
+    match args.get(field) {
+        None => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .filter(|t| !v.is_boolean() && t.is_finite() && *t > 0.0 && *t <= MAX_ENGINE_WAIT_SECS)
+            .ok_or_else(|| {
+                type_error(
+                    field,
+                    &format!("a number of seconds above 0 and at most {MAX_ENGINE_WAIT_SECS}"),
+                    v,
+                )
+            }),
     }
 }
 
@@ -371,6 +389,33 @@ mod tests {
         assert_eq!(cfg.default_python_path, "/usr/local/bin/python");
         assert_eq!(cfg.timeout, Some(30.0));
         assert_eq!(cfg.workspace, None);
+        assert_eq!(cfg.engine_timeout, 30.0);
+        assert_eq!(cfg.engine_outage_limit, 120.0);
+    }
+
+    #[test]
+    fn engine_deadlines_are_positive_bounded_seconds() {
+        let cfg = SiteConfig::from_args(
+            &args(json!({"engine_timeout": 2.5, "engine_outage_limit": 10})),
+            None,
+        )
+        .unwrap();
+        assert_eq!((cfg.engine_timeout, cfg.engine_outage_limit), (2.5, 10.0));
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!("30"),
+            json!(true),
+            json!(null),
+            json!(1e9),
+        ] {
+            for field in ["engine_timeout", "engine_outage_limit"] {
+                let e = SiteConfig::from_args(&args(json!({ field: bad.clone() })), None).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Invalid, "{field}={bad}");
+                assert!(e.message().contains(field), "{}", e.message());
+                assert!(e.message().contains("above 0"), "{}", e.message());
+            }
+        }
     }
 
     // C039 and the python_path alias rules

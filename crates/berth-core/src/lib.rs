@@ -36,5 +36,10 @@ pub const DEFAULT_PYTHON_PATH: &str = "/usr/local/bin/python";
 pub const DEFAULT_NETWORK: &str = "nvflare-network";
 /// Seconds a launch waits for the container to reach `running`.
 pub const DEFAULT_START_TIMEOUT_SECS: f64 = 30.0;
+/// The deadline of one engine request, in seconds (site arg `engine_timeout`).
+pub const DEFAULT_ENGINE_TIMEOUT_SECS: f64 = 30.0;
+/// How long `berth wait` rides out an engine that cannot be reached before it gives up
+/// with an engine error, in seconds (site arg `engine_outage_limit`).
+pub const DEFAULT_ENGINE_OUTAGE_LIMIT_SECS: f64 = 120.0;
 /// Environment variable that names the host workspace when the config does not.
 pub const WORKSPACE_ENV: &str = "NVFL_DOCKER_WORKSPACE";

@@ -39,6 +39,58 @@ pub fn normpath(path: &str) -> String {
     }
 }
 
+/// Where a site's parent root came from, as every command reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentRootOrigin {
+    /// `--parent-root` or `BERTH_PARENT_ROOT`.
+    Explicit,
+    /// The config's host workspace, which exists where berth runs (berth on the host).
+    HostWorkspace,
+    /// The parent container's mount of the workspace (berth inside the parent container).
+    ParentMount,
+}
+
+impl ParentRootOrigin {
+    /// How the origin reads in the workspace line (`berth: workspace <dir> (<origin>)`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParentRootOrigin::Explicit => "from --parent-root or BERTH_PARENT_ROOT",
+            ParentRootOrigin::HostWorkspace => "the config's host workspace",
+            ParentRootOrigin::ParentMount => {
+                "the parent container's mount; the config's host workspace is not here"
+            }
+        }
+    }
+}
+
+/// Where berth reads a site's workspace (its *parent root*; DESIGN, CLI contract):
+///
+/// 1. `explicit` (`--parent-root` or `BERTH_PARENT_ROOT`) when given;
+/// 2. else the host workspace when that path is a directory where berth runs (berth on
+///    the host);
+/// 3. else `parent_mount` (`/var/tmp/nvflare/workspace` for real sites: berth inside the
+///    parent container, where the host workspace is mounted there).
+///
+/// A folder at `parent_mount` on the host does not win over an existing host workspace: it
+/// may be another site's, or a leftover. `parent_mount` is a parameter so tests need not
+/// touch the real path. Does not check that the result exists; the commands that read it do.
+pub fn resolve_parent_root(
+    explicit: Option<&Path>,
+    host_workspace: Option<&str>,
+    parent_mount: &Path,
+) -> (PathBuf, ParentRootOrigin) {
+    if let Some(dir) = explicit {
+        return (dir.to_path_buf(), ParentRootOrigin::Explicit);
+    }
+    match host_workspace.filter(|ws| !ws.is_empty()).map(Path::new) {
+        Some(ws) if ws.is_absolute() && ws.is_dir() => (
+            PathBuf::from(normpath(&ws.to_string_lossy())),
+            ParentRootOrigin::HostWorkspace,
+        ),
+        _ => (parent_mount.to_path_buf(), ParentRootOrigin::ParentMount),
+    }
+}
+
 /// Join container paths POSIX-style.
 pub fn join_posix(base: &str, child: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), child)
@@ -264,6 +316,41 @@ pub fn realpath_lenient(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn parent_root_is_the_host_workspace_when_it_exists_even_if_the_mount_path_does() {
+        let host = tempfile::tempdir().unwrap();
+        let mount = tempfile::tempdir().unwrap();
+        let ws = host.path().display().to_string();
+        let (root, origin) = resolve_parent_root(None, Some(&ws), mount.path());
+        assert_eq!(root, host.path());
+        assert_eq!(origin, ParentRootOrigin::HostWorkspace);
+    }
+
+    #[test]
+    fn parent_root_falls_back_to_the_mount_and_yields_to_an_explicit_dir() {
+        let mount = tempfile::tempdir().unwrap();
+        let explicit = tempfile::tempdir().unwrap();
+        for ws in [
+            None,
+            Some(""),
+            Some("/nonexistent-berth-host-ws"),
+            Some("relative/ws"),
+        ] {
+            let (root, origin) = resolve_parent_root(None, ws, mount.path());
+            assert_eq!(
+                (root.as_path(), origin),
+                (mount.path(), ParentRootOrigin::ParentMount),
+                "{ws:?}"
+            );
+        }
+        let ws = mount.path().display().to_string();
+        let (root, origin) = resolve_parent_root(Some(explicit.path()), Some(&ws), mount.path());
+        assert_eq!(
+            (root.as_path(), origin),
+            (explicit.path(), ParentRootOrigin::Explicit)
+        );
+    }
 
     fn nowhere() -> &'static Path {
         Path::new("/nonexistent-berth-parent-root")

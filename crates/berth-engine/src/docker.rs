@@ -474,6 +474,10 @@ fn container_event(message: EventMessage) -> Option<ContainerEvent> {
 
 #[async_trait]
 impl ContainerRuntime for DockerRuntime {
+    fn address(&self) -> String {
+        self.endpoint()
+    }
+
     async fn ping(&self) -> EngineResult<EngineInfo> {
         // Negotiate afresh each time: ping is how callers check the engine is (still) there.
         let (docker, info) = negotiate(&self.inner.endpoint).await?;

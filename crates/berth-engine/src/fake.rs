@@ -133,6 +133,8 @@ struct State {
     pullable: HashSet<String>,
     networks: HashSet<String>,
     unreachable: bool,
+    /// Every request waits (accepted, never answered) while set.
+    hung: bool,
     events_refused: bool,
     events_held: bool,
     held: VecDeque<ContainerEvent>,
@@ -302,6 +304,18 @@ impl FakeRuntime {
         Ok(())
     }
 
+    /// [`Self::begin`], after waiting while the engine is hung.
+    async fn enter(&self, method: Method, target: &str) -> EngineResult<()> {
+        loop {
+            let released = self.changed.notified();
+            if !self.lock().hung {
+                break;
+            }
+            released.await;
+        }
+        self.begin(method, target)
+    }
+
     fn touched(&self) {
         self.changed.notify_waiters();
     }
@@ -332,6 +346,13 @@ impl FakeRuntime {
     /// An engine that answers nothing: every request fails with `Unreachable`.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lock().unreachable = unreachable;
+    }
+
+    /// An engine that accepts requests and never answers them (until set back to `false`).
+    /// Streams already open keep flowing.
+    pub fn set_hung(&self, hung: bool) {
+        self.lock().hung = hung;
+        self.touched();
     }
 
     /// A container that exists before the test starts (a leftover of an earlier run).
@@ -707,8 +728,12 @@ fn raw_inspect(c: &FakeContainer) -> serde_json::Value {
 
 #[async_trait]
 impl ContainerRuntime for FakeRuntime {
+    fn address(&self) -> String {
+        "the fake engine".to_string()
+    }
+
     async fn ping(&self) -> EngineResult<EngineInfo> {
-        self.begin(Method::Ping, "")?;
+        self.enter(Method::Ping, "").await?;
         Ok(EngineInfo {
             api_version: "1.41".into(),
             engine_version: "20.10.24-fake".into(),
@@ -717,17 +742,17 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn network_exists(&self, name: &str) -> EngineResult<bool> {
-        self.begin(Method::NetworkExists, name)?;
+        self.enter(Method::NetworkExists, name).await?;
         Ok(self.lock().networks.contains(name))
     }
 
     async fn image_exists(&self, image: &str) -> EngineResult<bool> {
-        self.begin(Method::ImageExists, image)?;
+        self.enter(Method::ImageExists, image).await?;
         Ok(self.lock().images.contains(image))
     }
 
     async fn pull_image(&self, image: &str) -> EngineResult<()> {
-        self.begin(Method::PullImage, image)?;
+        self.enter(Method::PullImage, image).await?;
         let mut s = self.lock();
         if s.pullable.contains(image) {
             s.images.insert(image.to_string());
@@ -745,7 +770,7 @@ impl ContainerRuntime for FakeRuntime {
         body: &serde_json::Value,
         _platform: Option<&str>,
     ) -> EngineResult<String> {
-        self.begin(Method::Create, name)?;
+        self.enter(Method::Create, name).await?;
         let image = body
             .get("Image")
             .and_then(|v| v.as_str())
@@ -783,7 +808,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        self.begin(Method::Start, id)?;
+        self.enter(Method::Start, id).await?;
         let mut exit_later = None;
         {
             let mut s = self.lock();
@@ -826,7 +851,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn inspect(&self, id: &str) -> EngineResult<ContainerState> {
-        self.begin(Method::Inspect, id)?;
+        self.enter(Method::Inspect, id).await?;
         let s = self.lock();
         s.find(id)
             .map(|i| s.containers[i].state())
@@ -834,7 +859,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn stop(&self, id: &str, _grace_secs: u32) -> EngineResult<()> {
-        self.begin(Method::Stop, id)?;
+        self.enter(Method::Stop, id).await?;
         let delay = {
             let s = self.lock();
             let i = s.find(id).ok_or_else(|| State::not_found(id))?;
@@ -859,7 +884,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
-        self.begin(Method::Remove, id)?;
+        self.enter(Method::Remove, id).await?;
         let delay = self.lock().remove_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -895,7 +920,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn list(&self, filters: &[LabelFilter], all: bool) -> EngineResult<Vec<ContainerSummary>> {
-        self.begin(Method::List, "")?;
+        self.enter(Method::List, "").await?;
         let s = self.lock();
         Ok(s.containers
             .iter()
@@ -946,7 +971,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
-        self.begin(Method::InspectRaw, id)?;
+        self.enter(Method::InspectRaw, id).await?;
         let s = self.lock();
         s.find(id)
             .map(|i| raw_inspect(&s.containers[i]))
@@ -954,7 +979,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> EngineResult<i64> {
-        self.begin(Method::WaitExit, id)?;
+        self.enter(Method::WaitExit, id).await?;
         loop {
             let notified = self.changed.notified();
             {

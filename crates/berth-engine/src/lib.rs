@@ -4,6 +4,7 @@
 //! the Docker Engine API (also Podman's compatible socket); [`fake::FakeRuntime`] models
 //! an engine in memory so lifecycle logic is tested without one.
 
+pub mod deadline;
 pub mod docker;
 pub mod fake;
 pub mod runtime;

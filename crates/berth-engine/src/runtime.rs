@@ -145,10 +145,15 @@ pub struct LogChunk {
 
 /// The whole surface berth uses of a container engine.
 ///
-/// Every method is one engine request (or one stream); none retries or sleeps. Deadlines
-/// are the caller's: wrap calls in `tokio::time::timeout` with a configured value.
+/// Every method is one engine request (or one stream); none retries or sleeps, and none
+/// has a deadline of its own: [`crate::deadline::DeadlineRuntime`] adds one to every
+/// request, and the launcher always installs it.
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync + 'static {
+    /// Where the engine is, for messages (`unix:///var/run/docker.sock`). Wrappers forward it.
+    fn address(&self) -> String {
+        "the container engine".to_string()
+    }
     /// Ping the engine and read its version; refuses an API older than 1.41.
     async fn ping(&self) -> EngineResult<EngineInfo>;
     /// `Ok(false)` when the network does not exist.

@@ -13,7 +13,7 @@ use crate::{JobHandle, Launcher, LauncherSettings, RecoveryReport};
 use berth_core::config::OrphanPolicy;
 use berth_core::plan::ContainerPlan;
 use berth_core::{DockerStatus, JobReturnCode, Result};
-use berth_engine::ContainerRuntime;
+use berth_engine::{ContainerRuntime, EngineError};
 use berth_store::{JobOutcome, OutcomeStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,15 +68,22 @@ impl BlockingLauncher {
         Ok(self.wrap(handle))
     }
 
+    /// [`Launcher::lookup`]: `Ok(None)` only when the engine answered and has no container
+    /// of `what` (and the store no outcome).
+    pub fn lookup(&self, what: &str) -> Result<Option<BlockingJobHandle>> {
+        let handle = self.rt.block_on(self.launcher.lookup(what))?;
+        Ok(handle.map(|h| self.wrap(h)))
+    }
+
+    /// Run `fut` on the launcher's runtime (engine calls through [`Launcher::runtime`]).
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
     /// [`Launcher::recover`]. Adopted jobs keep being followed on the facade's runtime
     /// while this value lives.
     pub fn recover(&self, policy: OrphanPolicy) -> Result<RecoveryReport> {
         self.rt.block_on(self.launcher.recover(policy))
-    }
-
-    /// [`Launcher::recover_at_start`].
-    pub fn recover_at_start(&self) -> Option<Result<RecoveryReport>> {
-        self.rt.block_on(self.launcher.recover_at_start())
     }
 
     /// Wait until no cleanup (output copy, container removal, removal retry) runs in the
@@ -93,11 +100,6 @@ impl BlockingLauncher {
             );
         }
         left
-    }
-
-    /// Run one future (an engine listing, a log stream) on the facade's runtime.
-    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
-        self.rt.block_on(fut)
     }
 
     fn wrap(&self, handle: JobHandle) -> BlockingJobHandle {
@@ -191,6 +193,29 @@ impl BlockingJobHandle {
 
     pub fn terminate(&self) -> JobReturnCode {
         self.rt.block_on(self.handle.terminate())
+    }
+
+    /// [`JobHandle::try_terminate`].
+    pub fn try_terminate(&self) -> std::result::Result<JobReturnCode, EngineError> {
+        self.rt.block_on(self.handle.try_terminate())
+    }
+
+    /// [`JobHandle::try_poll`].
+    pub fn try_poll(&self) -> std::result::Result<JobReturnCode, EngineError> {
+        self.rt.block_on(self.handle.try_poll())
+    }
+
+    /// [`JobHandle::wait_through_outage`], then until settled (as [`Self::wait_settled`]).
+    pub fn wait_settled_through_outage(&self) -> std::result::Result<JobReturnCode, EngineError> {
+        self.rt.block_on(async {
+            self.handle.wait_through_outage().await?;
+            Ok(self.handle.wait_settled().await)
+        })
+    }
+
+    /// [`JobHandle::unrecorded`].
+    pub fn unrecorded(&self) -> Option<String> {
+        self.handle.unrecorded()
     }
 
     pub fn enter_states(&self, states: &[DockerStatus]) -> bool {

@@ -2,9 +2,39 @@
 
 use crate::shared::{self, lock, HandleState, OnMissing, Seen, Shared};
 use berth_core::{DockerStatus, JobReturnCode};
+use berth_engine::EngineError;
 use berth_store::{JobOutcome, ObservedBy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long the engine has not answered a waiter's looks, against an optional limit.
+struct Outage {
+    limit: Option<Duration>,
+    since: Option<Instant>,
+}
+
+impl Outage {
+    fn new(limit: Option<Duration>) -> Self {
+        Self { limit, since: None }
+    }
+
+    fn ongoing(&self) -> bool {
+        self.since.is_some()
+    }
+
+    fn answered(&mut self) {
+        self.since = None;
+    }
+
+    /// `Err` once the engine has failed every look for longer than the limit.
+    fn failed(&mut self, e: EngineError) -> Result<(), EngineError> {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        match self.limit {
+            Some(limit) if since.elapsed() >= limit => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// A launched (or attached) job. Cheap to clone; clones share one state.
 ///
@@ -62,17 +92,24 @@ impl JobHandle {
 
     /// Non-blocking look. Once terminal, returns the state with no engine call. Otherwise
     /// one inspect: a stopped container's outcome is recorded and the state set (the
-    /// container is removed in the background); a running one gives UNKNOWN. A container the engine no longer knows
-    /// gives UNKNOWN while the event task is connected and may still report its end
-    /// (spec §9.4), and ABORTED (vanished) when it is not. If another observer is
-    /// recording the end right now, this returns UNKNOWN rather than wait for it.
+    /// container is removed in the background); a running one gives UNKNOWN. A container
+    /// the engine no longer knows gives UNKNOWN while the event task is connected and may
+    /// still report its end (spec §9.4), and ABORTED (vanished) when it is not. An engine
+    /// that cannot be reached or does not answer gives UNKNOWN: the job is not known to
+    /// have ended (DESIGN decision 13). If another observer is recording the end right
+    /// now, this returns UNKNOWN rather than wait for it.
     pub async fn poll(&self) -> JobReturnCode {
+        self.try_poll().await.unwrap_or(JobReturnCode::Unknown)
+    }
+
+    /// [`Self::poll`], but an engine that cannot be asked is an error, not UNKNOWN.
+    pub async fn try_poll(&self) -> Result<JobReturnCode, EngineError> {
         let h = &self.state;
         if let Some(code) = h.terminal() {
-            return code;
+            return Ok(code);
         }
         let Ok(_guard) = h.finishing.try_lock() else {
-            return h.terminal().unwrap_or(JobReturnCode::Unknown);
+            return Ok(h.terminal().unwrap_or(JobReturnCode::Unknown));
         };
         let on_missing = if self.shared.is_connected() {
             OnMissing::Wait
@@ -84,37 +121,58 @@ impl JobHandle {
             .settle_locked(h, ObservedBy::Inspect, on_missing, &[])
             .await
         {
-            Seen::Ended(code) => code,
-            Seen::Status(_) | Seen::Unknown => h.terminal().unwrap_or(JobReturnCode::Unknown),
+            Seen::Ended(code) => Ok(code),
+            Seen::Failed(e) => Err(e),
+            Seen::Status(_) | Seen::Unknown => Ok(h.terminal().unwrap_or(JobReturnCode::Unknown)),
         }
     }
 
     /// Until terminal. Driven by the launcher's event task: no engine call while events
     /// flow, except one safety inspect per `settle_check_interval`. Falls back to
     /// inspecting every `poll_interval` while the event stream is down or when the event
-    /// task could not read a container it saw end. Has no deadline of its own; wrap it in
-    /// `tokio::time::timeout` for one.
+    /// task could not read a container it saw end. Waits through any engine outage (an
+    /// engine that cannot be asked is never an end). Has no deadline of its own; wrap it
+    /// in `tokio::time::timeout` for one.
     pub async fn wait(&self) -> JobReturnCode {
+        match self.wait_bounded(None).await {
+            Ok(code) => code,
+            // Without an outage limit the loop only ends with a terminal state.
+            Err(_) => self.state.terminal().unwrap_or(JobReturnCode::Unknown),
+        }
+    }
+
+    /// [`Self::wait`], but an engine that cannot be asked for longer than the site's
+    /// `outage_limit` (counted from the first failed look, reset by any answer) ends the
+    /// wait with that engine error. The job is not known to have ended then; nothing is
+    /// recorded.
+    pub async fn wait_through_outage(&self) -> Result<JobReturnCode, EngineError> {
+        self.wait_bounded(Some(self.shared.settings.outage_limit)).await
+    }
+
+    async fn wait_bounded(&self, outage_limit: Option<Duration>) -> Result<JobReturnCode, EngineError> {
         let h = &self.state;
         let settings = &self.shared.settings;
         let mut terminal = h.terminal.subscribe();
         let mut connected = self.shared.events_connected.subscribe();
         // Once the event task could not decide, keep inspecting until the end is known.
         let mut fallback = false;
+        let mut outage = Outage::new(outage_limit);
         loop {
             if let Some(code) = *terminal.borrow_and_update() {
-                return code;
+                return Ok(code);
             }
             fallback |= std::mem::take(&mut lock(&h.inner).undecided);
             let live = *connected.borrow_and_update();
-            let inspecting = fallback || !live;
+            let inspecting = fallback || !live || outage.ongoing();
             if inspecting {
-                if let Seen::Ended(code) = self
+                match self
                     .shared
                     .settle(h, ObservedBy::Inspect, OnMissing::Decide)
                     .await
                 {
-                    return code;
+                    Seen::Ended(code) => return Ok(code),
+                    Seen::Failed(e) => outage.failed(e)?,
+                    Seen::Status(_) | Seen::Unknown => outage.answered(),
                 }
             }
             let nap = if inspecting {
@@ -130,10 +188,10 @@ impl JobHandle {
                 _ = tokio::time::sleep(nap) => {
                     if !inspecting {
                         // Safety net: an end the engine never announced.
-                        if let Seen::Ended(code) =
-                            self.shared.settle(h, ObservedBy::Inspect, OnMissing::Decide).await
-                        {
-                            return code;
+                        match self.shared.settle(h, ObservedBy::Inspect, OnMissing::Decide).await {
+                            Seen::Ended(code) => return Ok(code),
+                            Seen::Failed(e) => outage.failed(e)?,
+                            Seen::Status(_) | Seen::Unknown => outage.answered(),
                         }
                     }
                 }
@@ -159,11 +217,60 @@ impl JobHandle {
 
     /// Stop with no grace period, record the ABORTED outcome, force-remove. The state
     /// ends ABORTED unless a terminal state was already set (set-once), also when the job
-    /// exits on its own meanwhile. Never fails: engine errors (404, 304, 409, others) are
-    /// logged. Returns the terminal state once the container is removed (settled), also
-    /// when another observer recorded the end.
+    /// exits on its own meanwhile. Never fails: engine errors are logged. When the engine
+    /// could not be reached or did not answer the stop, nothing is recorded and UNKNOWN is
+    /// returned (the job may still run); the stop is retried in the background, and any end
+    /// seen later is recorded as ABORTED. Returns the terminal
+    /// state once the container is removed (settled), also when another observer recorded
+    /// the end.
     pub async fn terminate(&self) -> JobReturnCode {
+        match self.try_terminate().await {
+            Ok(code) => code,
+            Err(_) => {
+                self.retry_terminate_in_background();
+                JobReturnCode::Unknown
+            }
+        }
+    }
+
+    /// After a stop the engine did not hear: try again with growing pauses (from the poll
+    /// interval, at most the settle check interval) until it is heard or the job ends, for
+    /// as long as the launcher lives.
+    fn retry_terminate_in_background(&self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let state = self.state.clone();
+        let weak = self.shared.me.clone();
+        let mut pause = self.shared.settings.poll_interval;
+        rt.spawn(async move {
+            loop {
+                let cap = match weak.upgrade() {
+                    Some(shared) => shared.settings.settle_check_interval,
+                    None => return,
+                };
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(cap);
+                if state.terminal().is_some() {
+                    return;
+                }
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.terminate(&state, ObservedBy::Terminate).await.is_ok() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// [`Self::terminate`], but an engine that could not stop the container is an error.
+    pub async fn try_terminate(&self) -> Result<JobReturnCode, EngineError> {
         self.shared.terminate(&self.state, ObservedBy::Terminate).await
+    }
+
+    /// Why the job's outcome could not be written to the state store, if it could not:
+    /// the container is then kept, and `berth recover` records the outcome later.
+    pub fn unrecorded(&self) -> Option<String> {
+        lock(&self.state.inner).unrecorded.clone()
     }
 
     /// Wait until the container is in one of `states` (spec §9.7): `true` when reached;
@@ -192,13 +299,13 @@ impl JobHandle {
             match seen {
                 Seen::Status(s) if states.contains(&s) => return true,
                 Seen::Status(_) => {}
-                Seen::Ended(_) | Seen::Unknown => return false,
+                Seen::Ended(_) | Seen::Unknown | Seen::Failed(_) => return false,
             }
             if let Some(limit) = h.timeout {
                 if start.elapsed() > limit {
                     tracing::warn!(job_id = %h.job_id, container = %h.container_name,
                         "container did not reach {states:?} within {limit:?}; terminating it");
-                    self.shared.terminate(h, ObservedBy::StartTimeout).await;
+                    let _ = self.shared.terminate(h, ObservedBy::StartTimeout).await;
                     return false;
                 }
             }

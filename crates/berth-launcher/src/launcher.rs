@@ -2,10 +2,11 @@
 
 use crate::handle::JobHandle;
 use crate::settings::LauncherSettings;
-use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Shared};
+use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Seen, Shared};
 use crate::watcher;
 use berth_core::plan::ContainerPlan;
 use berth_core::{labels, DockerStatus, Error, JobReturnCode, Result};
+use berth_engine::deadline::DeadlineRuntime;
 use berth_engine::{ContainerRuntime, EngineError};
 use berth_store::{JobOutcome, LaunchRecord, ObservedBy, OutcomeStore};
 use std::sync::Arc;
@@ -79,11 +80,15 @@ fn may_restart(plan: &ContainerPlan) -> bool {
 }
 
 impl Launcher {
+    /// A launcher over `runtime`, which it wraps in a [`DeadlineRuntime`] with the site's
+    /// `engine_timeout`: every engine request it makes has that deadline.
     pub fn new(
         runtime: Arc<dyn ContainerRuntime>,
         settings: LauncherSettings,
         store: Arc<dyn OutcomeStore>,
     ) -> Self {
+        let runtime: Arc<dyn ContainerRuntime> =
+            Arc::new(DeadlineRuntime::new(runtime, settings.engine_timeout));
         Self {
             shared: Arc::new_cyclic(|me| Shared {
                 me: me.clone(),
@@ -104,6 +109,13 @@ impl Launcher {
         &self.shared.settings
     }
 
+    /// The engine as the launcher speaks to it: every request with the site's
+    /// `engine_timeout`. Front ends use it for what the launcher does not do itself
+    /// (listings, logs), so their requests have the same deadline.
+    pub fn runtime(&self) -> Arc<dyn ContainerRuntime> {
+        self.shared.runtime.clone()
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -111,28 +123,18 @@ impl Launcher {
     /// With `recover_on_start`, run recovery once, before the first launch or attach. Its
     /// failure is logged, not returned: the launch goes on.
     async fn recover_once_at_start(&self) {
-        let _ = self.recover_at_start().await;
-    }
-
-    /// With `recover_on_start`, run recovery with the site's `orphan_policy` unless it has
-    /// run already in this launcher (then, or without the setting, `None`). The outcome is
-    /// logged as well as returned. Called by the parent when it starts, and by the first
-    /// launch or attach at the latest.
-    pub async fn recover_at_start(&self) -> Option<Result<crate::RecoveryReport>> {
         if !self.shared.settings.recover_on_start {
-            return None;
+            return;
         }
         let mut done = self.shared.start_recovery.lock().await;
         if *done {
-            return None;
+            return;
         }
         *done = true;
-        let result = self.recover(self.shared.settings.orphan_policy).await;
-        match &result {
+        match self.recover(self.shared.settings.orphan_policy).await {
             Ok(report) => tracing::info!("recovery at start: {}", report.summary()),
             Err(e) => tracing::error!("recovery at start failed: {e}"),
         }
-        Some(result)
     }
 
     /// Jobs this launcher follows that have not ended yet.
@@ -163,10 +165,8 @@ impl Launcher {
             match self.shared.runtime.network_exists(n).await {
                 Ok(true) => checked.network = true,
                 Ok(false) | Err(EngineError::NotFound(_)) => {
-                    return Err(Error::refused(format!(
-                        "Docker network '{n}' does not exist. Create it with: docker network create {n}"
-                    ))
-                    .with_hint(format!("docker network create {n}")))
+                    return Err(Error::refused(format!("Docker network '{n}' does not exist"))
+                        .with_hint(format!("docker network create {n}")))
                 }
                 Err(e) => {
                     return Err(Error::refused(format!(
@@ -287,7 +287,7 @@ impl Launcher {
             return Err(
                 Error::refused(format!("image '{image}' not found for job {job_id}")).with_hint(format!(
                     "berth does not pull images: load it on this host (docker load -i <file>, or docker \
-                     pull {image}), or allow pulling in the site config (allow_pull)"
+                     pull {image}), or set \"pull_missing_images\": true in the site's launcher args"
                 )),
             );
         }
@@ -410,6 +410,21 @@ impl Launcher {
     /// job id. A container already gone whose outcome the store holds gives a terminal
     /// handle. Pings the engine on first use; never checks the network.
     pub async fn attach(&self, what: &str) -> Result<JobHandle> {
+        match self.lookup(what).await? {
+            Some(handle) => Ok(handle),
+            None => Err(Error::refused(format!(
+                "no container of job '{what}' found for site '{}'",
+                self.shared.settings.site
+            ))
+            .with_hint("berth ps --all lists the site's jobs and past outcomes")),
+        }
+    }
+
+    /// [`Self::attach`], but `Ok(None)` when the engine answered and lists no container of
+    /// `what`, and the store holds no outcome for it. An engine that cannot be reached or
+    /// does not answer is an error (never "no container"), so a caller can tell "gone"
+    /// from "cannot see" (DESIGN decision 13).
+    pub async fn lookup(&self, what: &str) -> Result<Option<JobHandle>> {
         self.check_engine(false).await?;
         self.recover_once_at_start().await;
         watcher::ensure_started(&self.shared);
@@ -419,10 +434,10 @@ impl Launcher {
             .find(|h| h.container_id == what || h.container_name == what || h.job_id == what)
             .cloned();
         if let Some(state) = known {
-            return Ok(JobHandle {
+            return Ok(Some(JobHandle {
                 state,
                 shared: shared.clone(),
-            });
+            }));
         }
         let listed = shared
             .runtime
@@ -454,16 +469,12 @@ impl Launcher {
                 let _ = state.terminal.send_replace(Some(outcome.return_code));
                 lock(&state.inner).outcome = Some(outcome);
                 state.mark_settled();
-                return Ok(JobHandle {
+                return Ok(Some(JobHandle {
                     state,
                     shared: shared.clone(),
-                });
+                }));
             }
-            return Err(Error::refused(format!(
-                "no container of job '{what}' found for site '{}'",
-                shared.settings.site
-            ))
-            .with_hint("berth ps --all lists the site's jobs and past outcomes"));
+            return Ok(None);
         };
         let job_id = c.labels.get(labels::JOB_ID).cloned().unwrap_or_default();
         let state = shared.track(Arc::new(
@@ -471,13 +482,19 @@ impl Launcher {
                 .with_job_dir(shared.job_dir_for(&job_id)),
         ));
         // It may have ended while nobody watched.
-        shared
+        if let Seen::Failed(e) = shared
             .settle(&state, ObservedBy::Inspect, OnMissing::Decide)
-            .await;
-        Ok(JobHandle {
+            .await
+        {
+            return Err(Error::refused(format!(
+                "cannot inspect container '{}' of job '{job_id}': {e}",
+                c.name
+            )));
+        }
+        Ok(Some(JobHandle {
             state,
             shared: shared.clone(),
-        })
+        }))
     }
 
     /// Wait, for at most `limit`, until no cleanup (a finished job's output copy and

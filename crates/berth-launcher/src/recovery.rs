@@ -24,7 +24,7 @@
 use crate::handle::JobHandle;
 use crate::launcher::Launcher;
 use crate::retention::{self, Retention};
-use crate::shared::{now_ms, HandleState, OnMissing};
+use crate::shared::{now_ms, HandleState, OnMissing, Seen};
 use crate::watcher;
 use berth_core::args::Role;
 use berth_core::config::OrphanPolicy;
@@ -254,7 +254,7 @@ impl Launcher {
                 // Another process may be starting it right now: never touch it.
                 job.action = RecoveryAction::Reported;
             } else {
-                self.recover_live(&mut job, policy).await;
+                self.recover_live(&mut job, policy, &mut report.errors).await;
             }
             report.jobs.push(job);
         }
@@ -293,7 +293,12 @@ impl Launcher {
     }
 
     /// A running container: the orphan policy decides.
-    async fn recover_live(&self, job: &mut RecoveredJob, policy: OrphanPolicy) {
+    async fn recover_live(
+        &self,
+        job: &mut RecoveredJob,
+        policy: OrphanPolicy,
+        report_errors: &mut Vec<String>,
+    ) {
         let shared = self.shared();
         let state = shared.track(Arc::new(
             HandleState::new(
@@ -314,7 +319,13 @@ impl Launcher {
                     state: state.clone(),
                     shared: shared.clone(),
                 };
-                shared.terminate(&state, ObservedBy::Recovery).await;
+                if let Err(e) = shared.terminate(&state, ObservedBy::Recovery).await {
+                    // Not stopped, so nothing recorded: it is still running, and followed.
+                    report_errors.push(format!("{}: cannot stop: {e}", job.container_name));
+                    watcher::ensure_started(shared);
+                    job.action = RecoveryAction::Adopted;
+                    return;
+                }
                 job.outcome = handle.outcome();
                 job.action = RecoveryAction::Terminated;
             }
@@ -445,7 +456,12 @@ impl Launcher {
             log_file: None,
         };
         if let Some(h) = shared.tracked(&launch.container_id) {
-            shared.settle(&h, ObservedBy::Recovery, OnMissing::Decide).await;
+            if let Seen::Failed(e) = shared.settle(&h, ObservedBy::Recovery, OnMissing::Decide).await {
+                report
+                    .errors
+                    .push(format!("{}: cannot inspect: {e}", launch.container_name));
+                return None;
+            }
             job.outcome = h.outcome();
             return Some(job);
         }

@@ -67,6 +67,17 @@ pub struct LauncherSettings {
     /// How long a launch waits for its container to reach `running` before it terminates
     /// it (upstream's handle `timeout`). `None` waits for ever. Default: 30 s.
     pub start_timeout: Option<Duration>,
+    /// The deadline of one engine request (site arg `engine_timeout`). The launcher wraps
+    /// its runtime in [`berth_engine::deadline::DeadlineRuntime`] with it, so every request
+    /// it (and whoever uses [`crate::Launcher::runtime`]) makes has this deadline; a `stop`
+    /// gets its grace period on top. A request past it is an engine error that names the
+    /// engine and the deadline, never an outcome. Default: 30 s.
+    pub engine_timeout: Duration,
+    /// How long [`crate::JobHandle::wait_through_outage`] (`berth wait`) keeps waiting
+    /// while the engine cannot be reached before it gives up with the engine error (site
+    /// arg `engine_outage_limit`). [`crate::JobHandle::wait`] (the Python handle) has no
+    /// such limit: it waits through any outage. Default: 120 s.
+    pub outage_limit: Duration,
     /// The pause between two inspects in `enter_states`, and between fallback inspects of
     /// `wait` while the event stream is down. Never used for exit detection while events
     /// flow. Default: 1 s.
@@ -126,6 +137,8 @@ impl LauncherSettings {
             site: site.into(),
             network: berth_core::DEFAULT_NETWORK.to_string(),
             start_timeout: Some(Duration::from_secs_f64(berth_core::DEFAULT_START_TIMEOUT_SECS)),
+            engine_timeout: Duration::from_secs_f64(berth_core::DEFAULT_ENGINE_TIMEOUT_SECS),
+            outage_limit: Duration::from_secs_f64(berth_core::DEFAULT_ENGINE_OUTAGE_LIMIT_SECS),
             poll_interval: Duration::from_secs(1),
             allow_pull: false,
             keep_failed_for: None,
@@ -154,6 +167,8 @@ mod tests {
         assert_eq!(s.network, "nvflare-network");
         assert_eq!(s.start_timeout, Some(Duration::from_secs(30)));
         assert_eq!(s.poll_interval, Duration::from_secs(1));
+        assert_eq!(s.engine_timeout, Duration::from_secs(30));
+        assert_eq!(s.outage_limit, Duration::from_secs(120));
         assert!(!s.allow_pull);
         assert_eq!(s.keep_failed_for, None);
         assert_eq!(s.orphan_policy, OrphanPolicy::Adopt);

@@ -95,6 +95,8 @@ pub(crate) struct HandleInner {
     pub oom_seen: bool,
     /// The event task saw the end but could not read it; waiters should inspect.
     pub undecided: bool,
+    /// Why the outcome could not be written to the store (the container is kept).
+    pub unrecorded: Option<String>,
 }
 
 impl HandleState {
@@ -178,14 +180,17 @@ pub(crate) enum OnMissing {
 }
 
 /// What one look at a container found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seen {
     /// Alive (or in one of the statuses the caller was waiting for).
     Status(DockerStatus),
     /// The job has a terminal state.
     Ended(JobReturnCode),
-    /// Nothing could be learned (engine error, or a missing container left undecided).
+    /// A missing container left undecided (the event task may still report its end).
     Unknown,
+    /// The engine could not be asked (unreachable, no answer within the deadline, or an
+    /// error answer other than 404). Never an outcome (DESIGN decision 13).
+    Failed(EngineError),
 }
 
 pub(crate) struct Shared {
@@ -382,6 +387,7 @@ impl Shared {
             Err(e) => {
                 tracing::error!(job_id = %h.job_id, container = %h.container_name,
                     "cannot record the outcome: {e}; keeping the container for recovery");
+                lock(&h.inner).unrecorded = Some(e.to_string());
                 (outcome, false)
             }
         };
@@ -509,8 +515,13 @@ impl Shared {
                 self.settle_missing(h, on_missing).await
             }
             Err(e) => {
-                tracing::warn!(job_id = %h.job_id, container = %h.container_name, "cannot inspect: {e}");
-                Seen::Unknown
+                // An outage is logged once by the deadline wrapper; other failures here.
+                if matches!(e, EngineError::Unreachable(_)) {
+                    tracing::debug!(job_id = %h.job_id, container = %h.container_name, "cannot inspect: {e}");
+                } else {
+                    tracing::warn!(job_id = %h.job_id, container = %h.container_name, "cannot inspect: {e}");
+                }
+                Seen::Failed(e)
             }
         }
     }
@@ -562,9 +573,16 @@ impl Shared {
         self.settle_locked(h, by, on_missing, &[]).await
     }
 
-    /// Stop with no grace, record ABORTED, force-remove. Never fails; engine errors are
-    /// logged. A terminal state that was already set is kept.
-    pub async fn terminate(&self, h: &HandleState, by: ObservedBy) -> JobReturnCode {
+    /// Stop with no grace, record ABORTED, force-remove. A terminal state that was already
+    /// set is kept. `Err` when the engine could not be reached or did not answer the stop:
+    /// nothing is recorded then, since the job may still run, and any end observed later is
+    /// ABORTED. An error answer of the engine still ends ABORTED, as upstream. When the outcome cannot be written
+    /// the container is kept (recovery records it later) and the state is set all the same.
+    pub async fn terminate(
+        &self,
+        h: &Arc<HandleState>,
+        by: ObservedBy,
+    ) -> Result<JobReturnCode, EngineError> {
         let ended = {
             let mut inner = lock(&h.inner);
             if h.terminal().is_none() {
@@ -573,7 +591,7 @@ impl Shared {
             h.terminal()
         };
         if let Some(code) = ended {
-            return wait_settled(h, code).await;
+            return Ok(wait_settled(h, code).await);
         }
         match self.runtime.stop(&h.container_id, 0).await {
             Ok(()) => tracing::debug!(container = %h.container_name, "stopped"),
@@ -583,13 +601,19 @@ impl Shared {
             Err(EngineError::NotFound(_)) => {
                 tracing::info!(container = %h.container_name, "container not found")
             }
+            // The engine was not heard: the job may well still run (DESIGN decision 13).
+            Err(e @ EngineError::Unreachable(_)) => {
+                tracing::error!(container = %h.container_name, "cannot stop the container: {e}");
+                return Err(e);
+            }
+            // An answer, if an error one: ABORTED all the same, as upstream (C030).
             Err(e) => tracing::error!(container = %h.container_name, "cannot stop the container: {e}"),
         }
         let _guard = h.finishing.lock().await;
         if let Some(code) = h.terminal() {
             // Another observer recorded the end; like our own path, return once the
             // container is gone.
-            return wait_settled(h, code).await;
+            return Ok(wait_settled(h, code).await);
         }
         let by = lock(&h.inner).terminating.unwrap_or(by);
         let state = match self.runtime.inspect(&h.container_id).await {
@@ -611,18 +635,23 @@ impl Shared {
             recorded_at_ms: now_ms(),
         };
         let outcome = match self.store.record_outcome(&outcome) {
-            Ok(stored) => stored,
+            Ok(stored) => {
+                // A stopped job has nothing left to debug that its outcome and output do
+                // not say.
+                self.save_log_and_remove(h).await;
+                stored
+            }
             Err(e) => {
-                tracing::error!(job_id = %h.job_id, "cannot record the ABORTED outcome: {e}");
+                tracing::error!(job_id = %h.job_id, container = %h.container_name,
+                    "cannot record the ABORTED outcome: {e}; keeping the container for recovery");
+                lock(&h.inner).unrecorded = Some(e.to_string());
                 outcome
             }
         };
-        // A stopped job has nothing left to debug that its outcome and output do not say.
-        self.save_log_and_remove(h).await;
         lock(&self.jobs).remove(&h.container_id);
         let code = h.set_terminal(outcome);
         h.mark_settled();
-        code
+        Ok(code)
     }
 
     /// Wait until no cleanup runs in the background, for at most `limit`. Returns how

@@ -154,7 +154,7 @@ async fn settle_with_retry(shared: Arc<Shared>, h: Arc<HandleState>, by: Observe
             Seen::Status(_) if by != ObservedBy::Event => return,
             // The engine announced an end it does not show yet (or could not be asked):
             // waiters inspect on their own meanwhile.
-            Seen::Status(_) | Seen::Unknown => {
+            Seen::Status(_) | Seen::Unknown | Seen::Failed(_) => {
                 lock(&h.inner).undecided = true;
                 h.nudge.notify_waiters();
             }

@@ -575,11 +575,11 @@ async fn missing_network_is_refused_with_the_create_hint() {
     s.fake.remove_network(NET);
     let e = s.launcher.launch(plan("job-1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Refused);
-    assert_eq!(
-        e.message(),
-        "Docker network 'nvflare-network' does not exist. Create it with: docker network create nvflare-network"
-    );
+    assert_eq!(e.message(), "Docker network 'nvflare-network' does not exist");
+    // The fix appears once: in the hint, not also in the message.
     assert_eq!(e.hint(), Some("docker network create nvflare-network"));
+    let printed = format!("error: {}\n  hint: {}", e.message(), e.hint().unwrap_or_default());
+    assert_eq!(printed.matches("docker network create").count(), 1, "{printed}");
     assert_eq!(s.fake.count(Method::Create), 0);
 
     s.fake.add_network(NET);
@@ -616,7 +616,11 @@ async fn missing_image_is_refused_naming_it() {
     let e = s.launcher.launch(plan("job-1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Refused);
     assert_eq!(e.message(), format!("image '{IMAGE}' not found for job job-1"));
-    assert!(e.hint().unwrap().contains("does not pull"), "{:?}", e.hint());
+    let hint = e.hint().unwrap();
+    assert!(hint.contains("does not pull"), "{hint}");
+    // The fix names the site arg that exists.
+    assert!(hint.contains("\"pull_missing_images\": true"), "{hint}");
+    assert!(!hint.contains("allow_pull"), "{hint}");
     assert_eq!(s.fake.count(Method::PullImage) + s.fake.count(Method::Create), 0);
 }
 

@@ -14,8 +14,9 @@ mod jobs;
 mod progress;
 mod site;
 
-use crate::output::human_duration;
-use crate::site::SiteArgs;
+use crate::context::{launcher_settings, open_store};
+use crate::output::{human_duration, Interrupted};
+use crate::site::{Site, SiteArgs};
 use crate::style::{pad, Style};
 use anyhow::Context;
 use berth_core::args::JobProcessArgs;
@@ -23,9 +24,7 @@ use berth_core::plan::ContainerPlan;
 use berth_core::{Error, JobReturnCode};
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, EngineInfo, LogStream};
-use berth_launcher::site::read_input;
 use berth_launcher::{BlockingJobHandle, BlockingLauncher};
-use berth_launcher::{JobRequest, Site};
 use clap::Args;
 use futures::StreamExt;
 use jobs::{judge, Ended, JobKind, Verdict, STOP_AFTER};
@@ -373,7 +372,7 @@ fn run_site(
         role: None,
         parent_root: Some(layout.workspace.clone()),
     }
-    .load()?;
+    .load_unchecked()?;
 
     // The jobs: folders, then plans (pure), then launches.
     let run = run_id();
@@ -406,15 +405,12 @@ fn run_site(
     out.line("");
 
     if interrupted.load(Ordering::SeqCst) {
-        return Err(Error::refused("interrupted before the jobs started; the demo cleaned up").into());
+        return Err(Interrupted("interrupted before the jobs started; the demo cleaned up".into()).into());
     }
-    let (store, notices) = site.open_store()?;
-    for n in &notices {
-        eprintln!("warning: {n}");
-    }
+    let store = open_store(&site)?;
     let launcher_docker = DockerRuntime::connect(&endpoint).map_err(|e| unreachable_error(&e))?;
-    let opened = site.open_on(Arc::new(launcher_docker), store, notices, false)?;
-    let launcher = opened.launcher;
+    let launcher = BlockingLauncher::new(Arc::new(launcher_docker), launcher_settings(&site), store)
+        .context("cannot start the launcher")?;
 
     let mode = match (out.human, s.terminal) {
         (false, _) => Mode::Silent,
@@ -477,7 +473,7 @@ fn run_site(
     launcher.shutdown();
     drop(launcher);
     if interrupted.load(Ordering::SeqCst) {
-        return Err(Error::refused("interrupted; the demo stopped its jobs and cleaned up").into());
+        return Err(Interrupted("interrupted; the demo stopped its jobs and cleaned up".into()).into());
     }
     Ok(DemoRun {
         engine,
@@ -493,20 +489,9 @@ fn run_site(
 
 /// The plan for a demo job, exactly as `berth plan` would build it from the job folder.
 fn plan_for(site: &Site, job_id: &str) -> anyhow::Result<ContainerPlan> {
-    let meta_path = site.parent_root.join(job_id).join("meta.json");
-    let meta = read_input(&meta_path, "job meta")?;
-    let mut request = JobRequest::from_json(
-        &meta,
-        &format!("job meta '{}'", meta_path.display()),
-        None,
-        "job process args",
-        Vec::new(),
-        true,
-    )?;
-    request.args = Some(JobProcessArgs::from_map(site::job_process_args(
-        job_id, &site.name,
-    )));
-    Ok(site.plan(&request)?)
+    let meta = crate::site::read_json_object(&site.parent_root.join(job_id).join("meta.json"), "job meta")?;
+    let args = JobProcessArgs::from_map(site::job_process_args(job_id, &site.name));
+    Ok(crate::commands::plan::plan_for_site(site, &meta, &args, &[])?)
 }
 
 /// `target (ro) <- source, ...` for the verbose listing.

@@ -2,11 +2,12 @@
 //! `launch` in one process and a `wait` in another work.
 
 use crate::commands::plan::{plan_job, JobArgs};
-use crate::context::{open, open_site};
+use crate::context::Ctx;
 use crate::output::{exit_status, job_json};
 use crate::site::SiteArgs;
-use berth_launcher::{BlockingJobHandle, FoundJob, OpenSite};
-use berth_store::HistoryEntry;
+use berth_core::Error;
+use berth_engine::EngineError;
+use berth_launcher::BlockingJobHandle;
 use clap::Args;
 use serde_json::Value;
 
@@ -33,7 +34,7 @@ fn print(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(ctx: &OpenSite, handle: &BlockingJobHandle, state: &str) -> Value {
+fn describe(ctx: &Ctx, handle: &BlockingJobHandle, state: &str) -> Value {
     job_json(
         &ctx.site.name,
         handle.job_id(),
@@ -53,14 +54,38 @@ fn state_word(handle: &BlockingJobHandle) -> &'static str {
     }
 }
 
-/// A recorded job (its container gone) as printed, with `wait`'s exit status.
-fn recorded(entry: &HistoryEntry) -> (Value, i32) {
+/// A handle for the job, or — when its container is gone — its recorded history.
+enum Found {
+    Live(BlockingJobHandle),
+    Recorded(Value, i32),
+}
+
+/// The job's live handle; its recorded history only when the engine answered and has no
+/// container of it. An engine that cannot be reached or does not answer is an error (exit
+/// 3), never "vanished" (DESIGN decision 13).
+fn find(ctx: &Ctx, job: &str) -> anyhow::Result<Found> {
+    if let Some(handle) = ctx.launcher.lookup(job)? {
+        return Ok(Found::Live(handle));
+    }
+    let entry = match ctx.store.launch_by_job(job, &ctx.site.name)? {
+        Some(e) => Some(e),
+        None => ctx.store.launch_by_container(job)?,
+    };
+    let Some(entry) = entry else {
+        return Err(Error::refused(format!(
+            "no container of job '{job}' found for site '{}'",
+            ctx.site.name
+        ))
+        .with_hint("berth ps --all lists the site's jobs and past outcomes")
+        .into());
+    };
     let l = &entry.launch;
     let status = entry
         .outcome
         .as_ref()
         .map(|o| exit_status(o.return_code))
         .unwrap_or(127);
+    // The engine itself reports no container and no outcome was recorded.
     let state = if entry.outcome.is_some() {
         "ended"
     } else {
@@ -74,13 +99,36 @@ fn recorded(entry: &HistoryEntry) -> (Value, i32) {
         state,
         entry.outcome.as_ref(),
     );
-    (v, status)
+    Ok(Found::Recorded(v, status))
+}
+
+/// An engine that could not answer for the job: exit 3, nothing recorded.
+fn engine_error(what: &str, job: &str, e: EngineError) -> anyhow::Error {
+    Error::refused(format!("cannot {what} job '{job}': {e}"))
+        .with_hint("nothing was recorded; check the engine (DOCKER_HOST, engine_timeout) and try again")
+        .into()
+}
+
+/// The outcome is known but could not be written: loud, exit 3.
+fn check_recorded(handle: &BlockingJobHandle) -> anyhow::Result<()> {
+    match handle.unrecorded() {
+        None => Ok(()),
+        Some(e) => Err(Error::refused(format!(
+            "the outcome of job '{}' could not be recorded in the state store: {e}",
+            handle.job_id()
+        ))
+        .with_hint(format!(
+            "its container {} is kept; once the store is writable, `berth recover` records the outcome",
+            handle.container_name()
+        ))
+        .into()),
+    }
 }
 
 pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let plan = plan_job(&site, &cmd.job)?;
-    let ctx = open_site(&site)?;
+    let ctx = Ctx::new(site)?;
     let handle = ctx.launcher.launch(plan)?;
     let state = state_word(&handle);
     print(&describe(&ctx, &handle, state))?;
@@ -88,16 +136,19 @@ pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
 }
 
 pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = open(&cmd.site)?;
-    match ctx.find(&cmd.job)? {
-        FoundJob::Live(handle) => {
+    let ctx = Ctx::new(cmd.site.load()?)?;
+    match find(&ctx, &cmd.job)? {
+        Found::Live(handle) => {
             // A one-shot command: return once the container is removed, not only decided.
-            let code = handle.wait_settled();
+            // An engine outage longer than the site's engine_outage_limit ends the wait.
+            let code = handle
+                .wait_settled_through_outage()
+                .map_err(|e| engine_error("wait for", &cmd.job, e))?;
             print(&describe(&ctx, &handle, "ended"))?;
+            check_recorded(&handle)?;
             Ok(exit_status(code))
         }
-        FoundJob::Recorded(entry) => {
-            let (v, status) = recorded(&entry);
+        Found::Recorded(v, status) => {
             print(&v)?;
             Ok(status)
         }
@@ -105,27 +156,33 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
 }
 
 pub fn status(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = open(&cmd.site)?;
-    match ctx.find(&cmd.job)? {
-        FoundJob::Live(handle) => {
-            handle.poll();
+    let ctx = Ctx::new(cmd.site.load()?)?;
+    match find(&ctx, &cmd.job)? {
+        Found::Live(handle) => {
+            handle
+                .try_poll()
+                .map_err(|e| engine_error("look at", &cmd.job, e))?;
             print(&describe(&ctx, &handle, state_word(&handle)))?;
+            check_recorded(&handle)?;
         }
-        FoundJob::Recorded(entry) => print(&recorded(&entry).0)?,
+        Found::Recorded(v, _) => print(&v)?,
     }
     Ok(0)
 }
 
 pub fn stop(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = open(&cmd.site)?;
-    match ctx.find(&cmd.job)? {
-        FoundJob::Live(handle) => {
-            handle.terminate();
+    let ctx = Ctx::new(cmd.site.load()?)?;
+    match find(&ctx, &cmd.job)? {
+        Found::Live(handle) => {
+            handle
+                .try_terminate()
+                .map_err(|e| engine_error("stop", &cmd.job, e))?;
             print(&describe(&ctx, &handle, "ended"))?;
+            check_recorded(&handle)?;
         }
-        FoundJob::Recorded(entry) => {
+        Found::Recorded(v, _) => {
             eprintln!("note: job '{}' had already ended", cmd.job);
-            print(&recorded(&entry).0)?;
+            print(&v)?;
         }
     }
     Ok(0)

@@ -9,3 +9,4 @@ pub mod logs;
 pub mod plan;
 pub mod ps;
 pub mod recover;
+pub mod shell;

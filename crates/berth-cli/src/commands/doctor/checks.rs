@@ -3,7 +3,7 @@
 //! the user jobs run as. A check that cannot run because an earlier one failed is skipped,
 //! not failed twice.
 
-use crate::site::SiteArgs;
+use crate::site::{Site, SiteArgs};
 use berth_core::study::{
     load_study_data_file, load_study_runtime_file, LauncherMode, StudyData, StudyRuntimeConfig,
     STUDY_DATA_FILE, STUDY_RUNTIME_FILE,
@@ -11,7 +11,6 @@ use berth_core::study::{
 use berth_core::{sdk_kwargs, WORKSPACE_ENV, WORKSPACE_MOUNT};
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::{ContainerRuntime, EngineError};
-use berth_launcher::Site;
 use std::path::Path;
 use std::time::Duration;
 
@@ -125,7 +124,7 @@ pub fn run_all(args: &SiteArgs) -> Checklist {
     let site = check_config(&mut list, args);
     let engine = check_engine(&mut list);
     check_network(&mut list, site.as_ref(), engine.as_ref());
-    let local_ok = check_workspace(&mut list, site.as_ref(), args.parent_root.is_some());
+    let local_ok = check_workspace(&mut list, site.as_ref());
     let studies = check_study_files(&mut list, site.as_ref(), local_ok);
     check_images(&mut list, site.as_ref(), engine.as_ref(), studies.as_ref());
     check_container_options(&mut list, site.as_ref(), studies.as_ref());
@@ -140,18 +139,11 @@ fn error_text(e: &anyhow::Error) -> (String, Option<String>) {
     }
 }
 
-/// Load the site as every command does. The parent root is checked with the workspace.
+/// Load the site as every command does; the workspace folder is checked with the layout.
 fn check_config(list: &mut Checklist, args: &SiteArgs) -> Option<Site> {
-    let without_root = SiteArgs {
-        parent_root: None,
-        ..args.clone()
-    };
-    match without_root.load() {
-        Ok(mut site) => {
-            if let Some(root) = &args.parent_root {
-                site.parent_root = root.clone();
-                site.parent_root_explicit = true;
-            }
+    match args.load_unchecked() {
+        Ok(site) => {
+            site.announce();
             list.pass(
                 "config",
                 CONFIG,
@@ -321,22 +313,12 @@ fn check_network(list: &mut Checklist, site: Option<&Site>, engine: Option<&Engi
     }
 }
 
-fn parent_root_origin(site: &Site, explicit: bool) -> &'static str {
-    if explicit {
-        "--parent-root"
-    } else if site.parent_root == Path::new(WORKSPACE_MOUNT) {
-        "the parent container's mount"
-    } else {
-        "the host workspace"
-    }
-}
-
 const LAYOUT_FIX: &str = "point the launcher's workspace (or --parent-root) at the site's folder from its \
      startup kit: the one that holds startup/ and local/";
 
 /// Host workspace set; parent root, startup/ and local/ present; local/ readable; the
 /// store dir writable. Returns whether local/ can be read (the study files live there).
-fn check_workspace(list: &mut Checklist, site: Option<&Site>, explicit_root: bool) -> bool {
+fn check_workspace(list: &mut Checklist, site: Option<&Site>) -> bool {
     let Some(site) = site else {
         list.skip(
             "workspace",
@@ -364,7 +346,7 @@ fn check_workspace(list: &mut Checklist, site: Option<&Site>, explicit_root: boo
             format!(
                 "berth would read the workspace at {} ({}), which is not a directory",
                 root.display(),
-                parent_root_origin(site, explicit_root)
+                site.parent_root_origin.describe()
             ),
             format!(
                 "pass --parent-root with the folder where berth sees the workspace \
@@ -379,7 +361,7 @@ fn check_workspace(list: &mut Checklist, site: Option<&Site>, explicit_root: boo
         format!(
             "berth reads the workspace at {} ({})",
             root.display(),
-            parent_root_origin(site, explicit_root)
+            site.parent_root_origin.describe()
         ),
     );
     let startup = root.join("startup");
@@ -818,15 +800,10 @@ mod tests {
             name: "site-1".into(),
             role: berth_core::args::Role::Client,
             parent_root: dir.path().to_path_buf(),
-            parent_root_explicit: true,
-            uid: 1000,
-            gid: 1000,
+            parent_root_origin: berth_core::workspace::ParentRootOrigin::Explicit,
         };
         let mut list = Checklist::default();
-        assert!(
-            check_workspace(&mut list, Some(&site), true),
-            "local/ is readable"
-        );
+        assert!(check_workspace(&mut list, Some(&site)), "local/ is readable");
         let startup = list.checks.iter().find(|c| c.id == "startup_dir").unwrap();
         assert_eq!(startup.status, Status::Fail);
         assert!(startup.fix.as_deref().unwrap().contains("startup/ and local/"));
@@ -849,9 +826,7 @@ mod tests {
             name: "site-1".into(),
             role: berth_core::args::Role::Client,
             parent_root: dir.path().to_path_buf(),
-            parent_root_explicit: true,
-            uid: 1000,
-            gid: 1000,
+            parent_root_origin: berth_core::workspace::ParentRootOrigin::Explicit,
         };
         let mut list = Checklist::default();
         check_study_files(&mut list, Some(&site), true);
