@@ -12,10 +12,11 @@ use berth_audit::AuditingRuntime;
 use berth_core::{ErrorKind, JobReturnCode};
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::ContainerRuntime;
-use berth_launcher::{JobHandle, Launcher};
+use berth_engine::EngineError;
+use berth_launcher::{JobHandle, Launcher, LauncherSettings};
 use berth_store::{MemoryStore, ObservedBy, OutcomeStore};
 use berth_stub_image::testing::engine_or_skip;
-use common::proxy::EngineProxy;
+use common::proxy::{EngineProxy, RequestMatch};
 use common::{step, TestSite};
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -36,6 +37,14 @@ struct FaultSite {
 
 impl FaultSite {
     async fn new(rt: DockerRuntime, extra_site_args: Value) -> Self {
+        Self::with(rt, extra_site_args, |_| {}).await
+    }
+
+    async fn with(
+        rt: DockerRuntime,
+        extra_site_args: Value,
+        edit: impl FnOnce(&mut LauncherSettings),
+    ) -> Self {
         let site = TestSite::new(rt, extra_site_args).await;
         let proxy_dir = tempfile::tempdir().expect("proxy dir");
         let proxy = EngineProxy::start(&proxy_dir.path().join("engine.sock"), Path::new(DEFAULT_SOCKET));
@@ -46,7 +55,9 @@ impl FaultSite {
             site.policy(),
         ));
         let store = Arc::new(MemoryStore::new());
-        let launcher = Launcher::new(audited.clone(), site.settings(), store.clone());
+        let mut settings = site.settings();
+        edit(&mut settings);
+        let launcher = Launcher::new(audited.clone(), settings, store.clone());
         Self {
             launcher,
             store,
@@ -319,5 +330,233 @@ async fn a_removal_that_fails_is_retried() {
     s.proxy.drop_deletes(false);
     eprintln!("(g) removals dropped: {}", s.proxy.deletes_dropped());
     s.finish().await;
+    s.launch_one_more_and_finish().await;
+}
+
+/// The engine deadline of the tests below (`engine_timeout`).
+const DEADLINE: Duration = Duration::from_secs(2);
+/// "It did not hang": a generous upper bound for one failing request on a loaded machine.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn short_deadline(s: &mut LauncherSettings) {
+    s.engine_timeout = DEADLINE;
+}
+
+impl FaultSite {
+    /// The container of `name` as the engine shows it, through the direct connection.
+    async fn status_of(&self, name: &str) -> Option<String> {
+        match step("inspect", self.site.rt.inspect(name)).await {
+            Ok(st) => Some(st.status),
+            Err(EngineError::NotFound(_)) => None,
+            Err(e) => panic!("inspect {name}: {e}"),
+        }
+    }
+
+    /// Every launch recorded has its outcome, and recovery by another process finds
+    /// nothing to fix.
+    async fn assert_every_launch_has_its_outcome(&self) {
+        let launches = self.store.launches();
+        let outcomes = self.store.outcomes();
+        for l in &launches {
+            assert!(
+                outcomes.iter().any(|o| o.container_id == l.container_id),
+                "launch of {} has no outcome",
+                l.job_id
+            );
+        }
+        let other = Launcher::new(
+            Arc::new(self.site.rt.clone()),
+            self.site.settings(),
+            self.store.clone(),
+        );
+        let report = step("recover", other.recover(berth_core::config::OrphanPolicy::Report))
+            .await
+            .expect("recover");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(
+            report.jobs.is_empty(),
+            "recovery found work: {}",
+            report.summary()
+        );
+    }
+}
+
+fn unreachable_text(e: &EngineError) -> &str {
+    match e {
+        EngineError::Unreachable(m) => m,
+        other => panic!("expected an engine error, got {other:?}"),
+    }
+}
+
+// (h) The engine accepts requests and never answers. Every request ends at the deadline
+// with an error naming the engine and the deadline; nothing is recorded from it; a job
+// that really ends meanwhile (its die event comes on the stream opened before) is
+// recorded exactly; once the engine answers again, a stop works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_engine_is_an_error_within_the_deadline_never_an_outcome() {
+    let Some(rt) = engine_or_skip() else { return };
+    let s = FaultSite::with(rt, json!({}), short_deadline).await;
+    let long = s.launch("hung-long", "sleep 60").await;
+    let short = s.launch("hung-short", "sleep 4\nexit 7").await;
+    s.proxy.hang(true);
+
+    let t = Instant::now();
+    let e = step("poll", long.try_poll()).await.unwrap_err();
+    let took = t.elapsed();
+    eprintln!("(h) poll, engine hung: {took:?}: {e}");
+    assert!(took >= DEADLINE && took < BOUND, "{took:?}");
+    let msg = unreachable_text(&e);
+    assert!(msg.contains(&s.proxy.url()) && msg.contains("2s"), "{msg}");
+    assert_eq!(step("poll", long.poll()).await, JobReturnCode::Unknown);
+
+    let t = Instant::now();
+    let err = step("launch", s.launcher.launch(s.site.plan("hung-new", "exit 0")))
+        .await
+        .expect_err("launch on a hung engine");
+    let took = t.elapsed();
+    eprintln!("(h) launch, engine hung: {took:?}: {err}");
+    assert!(took < BOUND, "{took:?}");
+    assert!(err.message().contains("did not answer"), "{err}");
+    assert_eq!(s.status_of(&s.site.plan("hung-new", "exit 0").name).await, None);
+
+    let t = Instant::now();
+    let e = step("stop", long.try_terminate()).await.unwrap_err();
+    eprintln!("(h) stop, engine hung: {:?}: {e}", t.elapsed());
+    assert!(t.elapsed() < BOUND);
+    assert_eq!(long.terminal_state(), None);
+    assert_eq!(
+        s.store.outcome(long.container_id()).unwrap(),
+        None,
+        "recorded from an error"
+    );
+    assert_eq!(
+        s.status_of(long.container_name()).await.as_deref(),
+        Some("running")
+    );
+
+    // The short job ends on its own while the engine hangs: its die event still arrives.
+    s.expect_end(&short, JobReturnCode::ExecutionError, Some(7)).await;
+    eprintln!("(h) requests swallowed while hung: {}", s.proxy.requests_hung());
+    s.proxy.hang(false);
+    assert_eq!(
+        step("stop", long.try_terminate()).await.unwrap(),
+        JobReturnCode::Aborted
+    );
+    assert_eq!(
+        s.store.outcome(long.container_id()).unwrap().unwrap().return_code,
+        JobReturnCode::Aborted
+    );
+    s.finish().await;
+    s.assert_every_launch_has_its_outcome().await;
+    s.launch_one_more_and_finish().await;
+}
+
+// (i) Slow headers: every answer held back. Past the deadline a launch fails at its first
+// request and creates nothing; under it, launches are slow and outcomes exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_past_the_deadline_fail_fast_and_under_it_work() {
+    let Some(rt) = engine_or_skip() else { return };
+    let s = FaultSite::with(rt, json!({}), short_deadline).await;
+    s.proxy.set_answer_delay(Duration::from_secs(3));
+    let t = Instant::now();
+    let err = step("launch", s.launcher.launch(s.site.plan("slow-1", "exit 0")))
+        .await
+        .expect_err("launch past the deadline");
+    eprintln!(
+        "(i) headers 3 s late, deadline 2 s: failed after {:?}: {err}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < BOUND);
+    assert!(err.message().contains("did not answer a ping within 2s"), "{err}");
+    s.site.assert_no_containers().await;
+
+    s.proxy.set_answer_delay(Duration::from_millis(400));
+    let t = Instant::now();
+    let h = s.launch("slow-2", "sleep 1\nexit 3").await;
+    eprintln!("(i) headers 0.4 s late: launched in {:?}", t.elapsed());
+    s.expect_end(&h, JobReturnCode::ExecutionError, Some(3)).await;
+    s.proxy.set_answer_delay(Duration::ZERO);
+    s.finish().await;
+    s.assert_every_launch_has_its_outcome().await;
+    s.launch_one_more_and_finish().await;
+}
+
+// (j) The create reaches the engine, its answer is lost. The launch fails with the engine
+// error; the container the engine made (never started, nothing recorded) is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_mid_create_fails_the_launch_and_leaves_nothing() {
+    let Some(rt) = engine_or_skip() else { return };
+    let s = FaultSite::with(rt, json!({}), short_deadline).await;
+    let warm = s.launch("warm", "exit 0").await;
+    s.expect_end(&warm, JobReturnCode::Success, Some(0)).await;
+    s.proxy.cut_after_next(RequestMatch::CREATE);
+    let plan = s.site.plan("cut-create", "exit 0");
+    let name = plan.name.clone();
+    let t = Instant::now();
+    let err = step("launch", s.launcher.launch(plan))
+        .await
+        .expect_err("launch with the create cut");
+    eprintln!("(j) create cut: failed after {:?}: {err}", t.elapsed());
+    assert_eq!(s.proxy.cuts_after(), 1);
+    assert!(err.message().contains("cannot reach the engine"), "{err}");
+    assert_eq!(s.status_of(&name).await, None, "the created container was left");
+    s.finish().await;
+    s.assert_every_launch_has_its_outcome().await;
+    // The same job id launches fine afterwards.
+    let h = s.launch("cut-create", "exit 0").await;
+    s.expect_end(&h, JobReturnCode::Success, Some(0)).await;
+    s.finish().await;
+}
+
+// (k) The start reaches the engine, its answer is lost. The launch fails; the container
+// (which did start) is stopped, recorded ABORTED and removed, as any failed start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing() {
+    let Some(rt) = engine_or_skip() else { return };
+    let s = FaultSite::with(rt, json!({}), short_deadline).await;
+    s.proxy.cut_after_next(RequestMatch::START);
+    let t = Instant::now();
+    let err = step("launch", s.launcher.launch(s.site.plan("cut-start", "sleep 60")))
+        .await
+        .expect_err("launch with the start cut");
+    eprintln!("(k) start cut: failed after {:?}: {err}", t.elapsed());
+    assert_eq!(s.proxy.cuts_after(), 1);
+    assert!(err.message().contains("cannot reach the engine"), "{err}");
+    // The terminate runs in the launch's error path: wait for its removal.
+    s.finish().await;
+    let launches = s.store.launches();
+    assert_eq!(launches.len(), 1);
+    let o = s
+        .store
+        .outcome(&launches[0].container_id)
+        .unwrap()
+        .expect("outcome");
+    assert_eq!(
+        (o.return_code, o.observed_by),
+        (JobReturnCode::Aborted, ObservedBy::Terminate)
+    );
+    s.assert_every_launch_has_its_outcome().await;
+    s.launch_one_more_and_finish().await;
+}
+
+// (l) The stop reaches the engine, its answer is lost. The caller gets the engine error
+// (CLI: exit 3); the job's end still arrives as an event and is recorded ABORTED, as the
+// stop asked, and the container is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted() {
+    let Some(rt) = engine_or_skip() else { return };
+    let s = FaultSite::with(rt, json!({}), short_deadline).await;
+    let h = s.launch("cut-stop", "sleep 60").await;
+    s.proxy.cut_after_next(RequestMatch::STOP);
+    let t = Instant::now();
+    let result = step("stop", h.try_terminate()).await;
+    eprintln!("(l) stop cut: answered after {:?}: {result:?}", t.elapsed());
+    assert_eq!(s.proxy.cuts_after(), 1);
+    assert!(matches!(result, Err(EngineError::Unreachable(_))), "{result:?}");
+    s.expect_end(&h, JobReturnCode::Aborted, Some(137)).await;
+    let o = s.store.outcome(h.container_id()).unwrap().unwrap();
+    eprintln!("(l) then recorded: {o:?}");
+    s.finish().await;
+    s.assert_every_launch_has_its_outcome().await;
     s.launch_one_more_and_finish().await;
 }

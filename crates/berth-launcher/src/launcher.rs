@@ -227,6 +227,15 @@ impl Launcher {
                     plan.image
                 )))
             }
+            Err(e @ EngineError::Unreachable(_)) => {
+                // The create may have reached the engine and only its answer was lost.
+                self.remove_unstarted(&plan).await;
+                return Err(engine_failure(&job_id, &e, "").with_hint(format!(
+                    "if the engine created container '{}' all the same, the next launch of job {job_id} \
+                     removes it (it never started)",
+                    plan.name
+                )));
+            }
             Err(e) => return Err(engine_failure(&job_id, &e, "")),
         };
         let state = Arc::new(
@@ -270,6 +279,30 @@ impl Launcher {
         }
         guard.0 = None;
         Ok(handle)
+    }
+
+    /// After a create whose answer was lost: a container of this plan that exists but never
+    /// started (this site's labels, this plan's digest, status `created`) is removed, as
+    /// nothing was recorded for it. Best effort: when the engine still cannot be asked, the
+    /// next launch of the job clears it (DESIGN decision 6).
+    async fn remove_unstarted(&self, plan: &ContainerPlan) {
+        let runtime = &self.shared.runtime;
+        let Ok(st) = runtime.inspect(&plan.name).await else {
+            return;
+        };
+        let ours = st.labels.get(labels::MANAGED).map(String::as_str) == Some("true")
+            && st.labels.get(labels::SITE) == Some(&self.shared.settings.site)
+            && st.labels.get(labels::PLAN_DIGEST) == label(plan, labels::PLAN_DIGEST).as_ref();
+        if ours && DockerStatus::parse(&st.status) == DockerStatus::Created {
+            match runtime.remove(&st.id, true).await {
+                Ok(()) | Err(EngineError::NotFound(_)) => {
+                    tracing::info!(job_id = %plan.job_id, container = %plan.name,
+                        "removed the container a failed create left behind")
+                }
+                Err(e) => tracing::warn!(job_id = %plan.job_id, container = %plan.name,
+                    "cannot remove the container a failed create left behind: {e}"),
+            }
+        }
     }
 
     /// The image must be present; pulled only when the site allows it.
