@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod dockerd;
 pub mod proxy;
 
 use berth_audit::SitePolicy;

@@ -1,0 +1,203 @@
+//! A dedicated Docker engine for tests that restart an engine: its own `dockerd` with its
+//! own data root, exec root, pidfile, socket and config file (so the host's daemon.json is
+//! not read), no default bridge and no iptables rules (a test's network is a bridge of its
+//! own), the `vfs` storage driver (nothing shared with the host engine's storage), and a
+//! short shutdown timeout. The shared engine is never touched. Started and removed by the
+//! test: dropping it stops the daemon, ends the containerd it started (found by its own
+//! exec root, ended by pid), and removes its folder.
+//!
+//! Needs root and a `dockerd` binary; [`DedicatedEngine::start_or_skip`] skips (or, with
+//! `BERTH_REQUIRE_DOCKER=1`, fails) when it cannot run.
+
+use berth_engine::docker::DockerRuntime;
+use berth_engine::ContainerRuntime;
+use berth_stub_image::testing::REQUIRE_ENV;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a start or a stop of the daemon may take on a loaded 2-core machine.
+const DAEMON_STEP: Duration = Duration::from_secs(90);
+
+pub struct DedicatedEngine {
+    dir: tempfile::TempDir,
+    live_restore: bool,
+    daemon: Option<Child>,
+}
+
+impl DedicatedEngine {
+    /// A running dedicated engine, or `None` (the test skips, saying why) when none can run
+    /// here and `BERTH_REQUIRE_DOCKER` is not `1`.
+    pub async fn start_or_skip(live_restore: bool) -> Option<Self> {
+        let required = std::env::var(REQUIRE_ENV).map(|v| v == "1").unwrap_or(false);
+        match Self::start(live_restore).await {
+            Ok(engine) => Some(engine),
+            Err(why) if required => panic!("{REQUIRE_ENV}=1 but no dedicated dockerd can run: {why}"),
+            Err(why) => {
+                eprintln!("skipping: no dedicated dockerd can run here ({why})");
+                None
+            }
+        }
+    }
+
+    async fn start(live_restore: bool) -> Result<Self, String> {
+        // Short paths: a unix socket path has a length limit.
+        let dir = tempfile::Builder::new()
+            .prefix("berth-dockerd-")
+            .tempdir_in("/tmp")
+            .map_err(|e| format!("temp dir: {e}"))?;
+        std::fs::write(dir.path().join("daemon.json"), "{}\n").map_err(|e| e.to_string())?;
+        let mut engine = Self {
+            dir,
+            live_restore,
+            daemon: None,
+        };
+        engine.spawn().await?;
+        Ok(engine)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `unix://…` of the engine's socket.
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.path("docker.sock").display())
+    }
+
+    pub fn runtime(&self) -> DockerRuntime {
+        DockerRuntime::connect(&self.url()).expect("dedicated engine runtime")
+    }
+
+    async fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("dockerd.log"))
+            .map_err(|e| e.to_string())?;
+        let mut cmd = Command::new("dockerd");
+        cmd.arg("--config-file")
+            .arg(self.path("daemon.json"))
+            .arg("--data-root")
+            .arg(self.path("data"))
+            .arg("--exec-root")
+            .arg(self.path("exec"))
+            .arg("--pidfile")
+            .arg(self.path("docker.pid"))
+            .arg("--host")
+            .arg(self.url())
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--storage-driver=vfs",
+                "--shutdown-timeout=3",
+            ]);
+        if self.live_restore {
+            cmd.arg("--live-restore");
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run dockerd: {e}"))?;
+        self.daemon = Some(child);
+        let rt = self.runtime();
+        let started = Instant::now();
+        loop {
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), rt.ping()).await {
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(Child::try_wait) {
+                self.daemon = None;
+                return Err(format!("dockerd exited with {status}: {}", self.log_tail()));
+            }
+            if started.elapsed() > DAEMON_STEP {
+                self.stop_daemon();
+                return Err(format!(
+                    "dockerd did not answer within {DAEMON_STEP:?}: {}",
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.path("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// SIGTERM to the daemon, as `systemctl stop docker` does; waits for it to exit
+    /// (SIGKILL after [`DAEMON_STEP`]).
+    fn stop_daemon(&mut self) {
+        let Some(mut child) = self.daemon.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < DAEMON_STEP {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stop the daemon and start it again on the same folders. Without live-restore the
+    /// daemon stops its containers on the way down; with it they keep running.
+    pub async fn restart(&mut self) -> Result<Duration, String> {
+        let started = Instant::now();
+        self.stop_daemon();
+        self.spawn().await?;
+        Ok(started.elapsed())
+    }
+
+    /// Processes (containerd, shims) still running from this engine's exec root.
+    fn leftover_pids(&self) -> Vec<u32> {
+        let marker = self.path("exec");
+        let marker = marker.to_string_lossy();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(Path::new("/proc").join(pid.to_string()).join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(marker.as_ref()))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+}
+
+impl Drop for DedicatedEngine {
+    fn drop(&mut self) {
+        self.stop_daemon();
+        // With live-restore the daemon leaves its containerd running on purpose.
+        for pid in self.leftover_pids() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        // Mounts of the daemon's own (e.g. its exec root's netns files) would keep the
+        // folder busy; unmount whatever is left under it.
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            let root = self.dir.path().to_string_lossy().to_string();
+            let mut points: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = Command::new("umount").arg("-l").arg(p).status();
+            }
+        }
+    }
+}
