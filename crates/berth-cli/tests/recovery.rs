@@ -1,7 +1,9 @@
 //! Nothing lost, on a real engine, driving the `berth` binary: launcher processes killed
 //! with SIGKILL (also between "container exited" and "outcome written"), `berth recover`
 //! recording the exact outcomes afterwards, two CLI processes sharing one site's store,
-//! job output kept in `berth-job.log`, retention, and a corrupted store rebuilt from labels.
+//! job output kept in `berth-job.log`, retention, a corrupted store rebuilt from labels, and
+//! an engine that cannot be reached or hangs (exit 3, nothing recorded), a closed stdout and
+//! Ctrl-C.
 //!
 //! These tests need Docker: without a reachable engine they skip (saying so), unless
 //! `BERTH_REQUIRE_DOCKER=1`, where they fail. Each test has its own site name, temporary
@@ -531,4 +533,163 @@ fn corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels() {
         .filter_map(|e| e.ok())
         .any(|e| e.file_name().to_string_lossy().starts_with("state.db.corrupt-"));
     assert!(moved, "the damaged file is kept aside");
+}
+
+// ---- engine faults at the CLI (DESIGN decision 13) --------------------------------------
+
+/// A socket that accepts connections and never answers: a hung engine. Its thread lives
+/// as long as the test process; the socket goes with the test's folder.
+fn hung_engine(path: &Path) -> String {
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind the hung socket");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    format!("unix://{}", path.display())
+}
+
+/// Runs `berth <cmd>` against the engine at `docker_host`; its output and how long it took.
+fn run_against(site: &CliSite, docker_host: &str, cmd: &str, rest: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let out = site
+        .berth(cmd, rest)
+        .env("DOCKER_HOST", docker_host)
+        .output()
+        .expect("run berth");
+    (out, started.elapsed())
+}
+
+// An engine that cannot be reached (no socket) or does not answer (hung): status, stop,
+// wait, logs, ps and recover each exit 3 with the engine error, within the site's
+// engine_timeout (2 s) or engine_outage_limit (2 s) plus start-up; nothing is recorded and
+// the job keeps running. Once the engine answers again, everything works.
+#[test]
+fn an_engine_that_cannot_be_reached_or_hangs_is_exit_3_and_records_nothing() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({"engine_timeout": 2, "engine_outage_limit": 2}));
+    let id = site.launch("outage", "sleep 300");
+    let missing = format!("unix://{}", site.root().join("no-engine.sock").display());
+    let hung = hung_engine(&site.root().join("hung-engine.sock"));
+    let commands: [(&str, &[&str]); 6] = [
+        ("status", &["outage"]),
+        ("stop", &["outage"]),
+        ("wait", &["outage"]),
+        ("logs", &["outage"]),
+        ("ps", &["--all"]),
+        ("recover", &[]),
+    ];
+    for (host, expect) in [(&missing, "no engine socket"), (&hung, "within 2s")] {
+        for (cmd, rest) in commands {
+            let (out, took) = run_against(&site, host, cmd, rest);
+            let stderr = text(&out.stderr);
+            eprintln!(
+                "{cmd} against {host}: exit {:?} after {took:?}: {}",
+                out.status.code(),
+                stderr.trim()
+            );
+            assert_eq!(out.status.code(), Some(3), "{cmd}: {stderr}");
+            assert!(stderr.contains("cannot reach the engine"), "{cmd}: {stderr}");
+            assert!(stderr.contains(expect), "{cmd}: {stderr}");
+            assert!(
+                stderr.contains(host.as_str()),
+                "{cmd} should name the engine: {stderr}"
+            );
+            assert!(!text(&out.stdout).contains("vanished"), "{cmd}");
+            assert!(took < Duration::from_secs(60), "{cmd} took {took:?}");
+        }
+    }
+    assert_eq!(
+        site.status(&id).as_deref(),
+        Some("running"),
+        "the job kept running"
+    );
+    let entry = site
+        .store()
+        .launch_by_job("outage", &site.site)
+        .unwrap()
+        .expect("launch recorded");
+    assert_eq!(entry.outcome, None, "nothing recorded from an engine error");
+
+    let out = site.run("stop", &["outage"]);
+    assert!(out.status.success(), "stop: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stop JSON");
+    assert_eq!(v["outcome"]["return_code_name"], "ABORTED", "{v:#}");
+    site.until("the stopped container is removed", || site.status(&id).is_none());
+    let (report, _) = site.recover_json();
+    assert!(report["jobs"].as_array().unwrap().is_empty(), "{report:#}");
+}
+
+// A reader that closes stdout ends the command quietly (no panic, no error text), and
+// Ctrl-C ends `berth wait` with 130 while the job keeps running.
+#[test]
+fn a_closed_stdout_is_quiet_and_ctrl_c_exits_130() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let id = site.launch("hygiene", "sleep 300");
+
+    // `berth ps --all --json | head -c1` and `berth status J | true`, with berth's status.
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let args = format!(
+        "--config '{}' --site '{}' --role client --parent-root '{}'",
+        site.config.display(),
+        site.site,
+        site.root().display()
+    );
+    for pipeline in [
+        format!("'{berth}' ps --all --json {args} | head -c1 >/dev/null"),
+        format!("'{berth}' status hygiene {args} | true"),
+    ] {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{pipeline}; echo \"berth exit ${{PIPESTATUS[0]}}\" >&2"))
+            .env_remove("NVFL_DOCKER_WORKSPACE")
+            .output()
+            .expect("bash");
+        let stderr = text(&out.stderr);
+        eprintln!("{pipeline}: {}", stderr.trim());
+        assert!(!stderr.contains("panicked"), "{pipeline}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{pipeline}: {stderr}");
+        let status = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("berth exit "))
+            .expect("berth's exit status");
+        assert!(status == "0" || status == "141", "{pipeline}: exit {status}");
+    }
+
+    let mut waiter = site
+        .berth("wait", &["hygiene"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("berth wait");
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = Command::new("kill")
+        .args(["-INT", &waiter.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = waiter.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(started.elapsed() < DEADLINE, "berth wait ignored SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_eq!(
+        site.status(&id).as_deref(),
+        Some("running"),
+        "the job keeps running"
+    );
+    let entry = site
+        .store()
+        .launch_by_job("hygiene", &site.site)
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.outcome, None);
+    let out = site.run("stop", &["hygiene"]);
+    assert!(out.status.success(), "stop: {}", text(&out.stderr));
 }
