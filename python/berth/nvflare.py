@@ -307,22 +307,50 @@ class DockerJobLauncher(JobLauncherSpec):
             launcher = self._sites.get(key)
             if launcher is None:
                 native = _load_native()
-                launcher = native.SiteLauncher(
-                    _to_json(self._launcher_args()),
-                    site,
-                    self._ROLE,
-                    parent_root,
-                    os.getuid(),
-                    os.getgid(),
-                )
+                launcher = native.SiteLauncher(_to_json(self._launcher_args()), site, self._ROLE, parent_root)
                 self._sites[key] = launcher
             return launcher
 
     @staticmethod
-    def _launch_inputs(job_meta, fl_ctx: FLContext):
+    def _parent_root(fl_ctx: FLContext) -> str:
+        """Where the parent's workspace is: its workspace object's root (the server sets it
+        before the system starts; a client sets only the root path then)."""
+        workspace_object = fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT)
+        if workspace_object is not None:
+            return os.path.abspath(workspace_object.get_root_dir())
+        root = fl_ctx.get_prop(FLContextKey.WORKSPACE_ROOT)
+        return os.path.abspath(root) if root else WORKSPACE_MOUNT
+
+    def start(self, fl_ctx: FLContext):
+        """The parent has started: recover this site's jobs with ``orphan_policy`` (runs
+        once; the first launch runs it at the latest). Returns the recovery report as a
+        dict, or ``None`` when recovery had already run. Failures are logged, not raised:
+        the parent goes on starting."""
+        site = fl_ctx.get_identity_name()
+        try:
+            report = self._site_launcher(site, self._parent_root(fl_ctx)).start()
+        except (RuntimeError, ValueError) as e:
+            self.log_error(fl_ctx, f"berth: recovery at start failed: {e}")
+            return None
+        if report is None:
+            return None
+        report = json.loads(report)
+        self.log_info(fl_ctx, f"berth: recovery at start ({report['policy']}): {report['summary']}")
+        for error in report["errors"]:
+            self.log_warning(fl_ctx, f"berth: recovery: {error}")
+        return report
+
+    def recover(self, fl_ctx: FLContext, policy: str = None) -> dict:
+        """Recover this site's jobs now with ``policy`` (default: ``orphan_policy``); the
+        report as a dict."""
+        site = fl_ctx.get_identity_name()
+        return json.loads(self._site_launcher(site, self._parent_root(fl_ctx)).recover(policy))
+
+    @classmethod
+    def _launch_inputs(cls, job_meta, fl_ctx: FLContext):
         job_args = fl_ctx.get_prop(FLContextKey.JOB_PROCESS_ARGS)
         workspace_object = fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT)
-        parent_root = workspace_object.get_root_dir() if workspace_object is not None else WORKSPACE_MOUNT
+        parent_root = cls._parent_root(fl_ctx)
         parent_args = fl_ctx.get_prop(FLContextKey.ARGS)
         set_list = getattr(parent_args, "set", None) if parent_args is not None else None
         set_options = [str(item) for item in set_list] if set_list else []
@@ -358,6 +386,10 @@ class DockerJobLauncher(JobLauncherSpec):
     def handle_event(self, event_type: str, fl_ctx: FLContext):
         if event_type == EventType.BEFORE_JOB_LAUNCH:
             add_launcher(self, fl_ctx)
+        elif event_type == EventType.SYSTEM_START:
+            # Fired in the parent only, never in job processes (which build this component
+            # too, and must not touch the engine or the store).
+            self.start(fl_ctx)
 
     def get_module_args(self, job_args: dict) -> dict:
         """Return a {flag: value} dict of args to pass to the job module.

@@ -4,17 +4,7 @@ use berth_core::JobReturnCode;
 use berth_store::{HistoryEntry, JobOutcome};
 use serde_json::{json, Value};
 
-/// An outcome as printed by `wait`, `status` and `stop`.
-pub fn outcome_json(outcome: &JobOutcome) -> Value {
-    json!({
-        "return_code": outcome.return_code.code(),
-        "return_code_name": outcome.return_code.name(),
-        "exit_code": outcome.exit_code,
-        "oom_killed": outcome.oom_killed,
-        "finished_at": outcome.finished_at,
-        "observed_by": outcome.observed_by.as_str(),
-    })
-}
+pub use berth_launcher::report::outcome_json;
 
 /// A job line: who, where, and its state or outcome.
 pub fn job_json(

@@ -25,12 +25,30 @@ pub enum OrphanPolicy {
 }
 
 impl OrphanPolicy {
+    /// Every policy, as its config word.
+    pub const ALL: [OrphanPolicy; 3] = [OrphanPolicy::Adopt, OrphanPolicy::Terminate, OrphanPolicy::Report];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrphanPolicy::Adopt => "adopt",
             OrphanPolicy::Terminate => "terminate",
             OrphanPolicy::Report => "report",
         }
+    }
+}
+
+impl std::str::FromStr for OrphanPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        OrphanPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "'{}' is not one of adopt, terminate, report",
+                    pyval::shorten(s, 40)
+                ))
+            })
     }
 }
 
@@ -229,11 +247,9 @@ impl SiteConfig {
                 })?;
         }
         if let Some(v) = args.get("orphan_policy") {
-            cfg.orphan_policy = match v.as_str() {
-                Some("adopt") => OrphanPolicy::Adopt,
-                Some("terminate") => OrphanPolicy::Terminate,
-                Some("report") => OrphanPolicy::Report,
-                _ => {
+            cfg.orphan_policy = match v.as_str().and_then(|s| s.parse().ok()) {
+                Some(policy) => policy,
+                None => {
                     return Err(type_error(
                         "orphan_policy",
                         "one of 'adopt', 'terminate', 'report'",

@@ -48,6 +48,8 @@ pub enum ParentRootOrigin {
     HostWorkspace,
     /// The parent container's mount of the workspace (berth inside the parent container).
     ParentMount,
+    /// The root of the parent process's workspace object (the Python drop-in).
+    WorkspaceObject,
 }
 
 impl ParentRootOrigin {
@@ -59,6 +61,7 @@ impl ParentRootOrigin {
             ParentRootOrigin::ParentMount => {
                 "the parent container's mount; the config's host workspace is not here"
             }
+            ParentRootOrigin::WorkspaceObject => "the parent's workspace object",
         }
     }
 }

@@ -86,6 +86,11 @@ impl BlockingLauncher {
         self.rt.block_on(self.launcher.recover(policy))
     }
 
+    /// [`Launcher::recover_at_start`].
+    pub fn recover_at_start(&self) -> Option<Result<RecoveryReport>> {
+        self.rt.block_on(self.launcher.recover_at_start())
+    }
+
     /// Wait until no cleanup (output copy, container removal, removal retry) runs in the
     /// background, for at most the site's `cleanup_deadline`. Returns how many were still
     /// running then (0: all done; the rest is left to `berth recover`). The launcher stays

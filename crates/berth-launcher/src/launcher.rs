@@ -123,18 +123,28 @@ impl Launcher {
     /// With `recover_on_start`, run recovery once, before the first launch or attach. Its
     /// failure is logged, not returned: the launch goes on.
     async fn recover_once_at_start(&self) {
+        let _ = self.recover_at_start().await;
+    }
+
+    /// With `recover_on_start`, run recovery with the site's `orphan_policy` unless it has
+    /// run already in this launcher (then, or without the setting, `None`). The outcome is
+    /// logged as well as returned. Called by the parent when it starts, and by the first
+    /// launch or attach at the latest.
+    pub async fn recover_at_start(&self) -> Option<Result<crate::RecoveryReport>> {
         if !self.shared.settings.recover_on_start {
-            return;
+            return None;
         }
         let mut done = self.shared.start_recovery.lock().await;
         if *done {
-            return;
+            return None;
         }
         *done = true;
-        match self.recover(self.shared.settings.orphan_policy).await {
+        let result = self.recover(self.shared.settings.orphan_policy).await;
+        match &result {
             Ok(report) => tracing::info!("recovery at start: {}", report.summary()),
             Err(e) => tracing::error!("recovery at start failed: {e}"),
         }
+        Some(result)
     }
 
     /// Jobs this launcher follows that have not ended yet.

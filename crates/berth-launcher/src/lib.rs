@@ -10,6 +10,9 @@
 //! per observed end; handles share per-job state behind a mutex and a `watch` channel.
 //! No thread, connection or polling loop per job.
 //!
+//! Front ends: [`Site`] (the [`site`] module) is what the CLI and the Python package both
+//! drive: config, settings, plan, store, engine and job lookup, in one place.
+//!
 //! Durability: [`Launcher::recover`] (the [`recovery`] module) settles every container and
 //! launch of the site after a restart; [`retention`] keeps failed jobs' containers for a
 //! while; [`joblog`] keeps each job's output in its folder ([`JOB_LOG_FILE`]) before its
@@ -20,9 +23,11 @@ mod handle;
 pub mod joblog;
 mod launcher;
 pub mod recovery;
+pub mod report;
 pub mod retention;
 mod settings;
 mod shared;
+pub mod site;
 mod watcher;
 
 pub use blocking::{BlockingJobHandle, BlockingLauncher};
@@ -31,3 +36,4 @@ pub use joblog::JOB_LOG_FILE;
 pub use launcher::Launcher;
 pub use recovery::{RecoveredJob, RecoveryAction, RecoveryReport};
 pub use settings::{Clock, LauncherSettings};
+pub use site::{FoundJob, JobOutput, JobRequest, OpenSite, ParentRoot, Site};

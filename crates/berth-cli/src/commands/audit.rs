@@ -1,10 +1,10 @@
 //! `berth audit`: checks the site's live job containers against what the site allows.
 
-use crate::context::engine;
 use crate::site::SiteArgs;
 use berth_audit::{audit_live, AuditReport, SitePolicy};
 use berth_core::{labels, Error};
-use berth_engine::{ContainerRuntime, ContainerSummary, LabelFilter};
+use berth_engine::{ContainerRuntime, ContainerSummary};
+use berth_launcher::Site;
 use clap::Args;
 use serde_json::json;
 
@@ -57,14 +57,11 @@ pub fn run(cmd: &AuditCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let (uid, gid) = match &cmd.user {
         Some(u) => parse_user(u)?,
-        None => (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()),
+        None => (site.uid, site.gid),
     };
     let policy = SitePolicy::new(&site.config, &site.name, uid, gid)?;
-    let rt = engine()?;
-    let filters = vec![
-        LabelFilter::eq(labels::MANAGED, "true"),
-        LabelFilter::eq(labels::SITE, &site.name),
-    ];
+    let rt = Site::engine()?;
+    let filters = site.filters();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

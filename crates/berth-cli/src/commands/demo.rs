@@ -14,9 +14,8 @@ mod jobs;
 mod progress;
 mod site;
 
-use crate::context::{launcher_settings, open_store};
 use crate::output::{human_duration, Interrupted};
-use crate::site::{Site, SiteArgs};
+use crate::site::SiteArgs;
 use crate::style::{pad, Style};
 use anyhow::Context;
 use berth_core::args::JobProcessArgs;
@@ -24,7 +23,9 @@ use berth_core::plan::ContainerPlan;
 use berth_core::{Error, JobReturnCode};
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, EngineInfo, LogStream};
+use berth_launcher::site::read_input;
 use berth_launcher::{BlockingJobHandle, BlockingLauncher};
+use berth_launcher::{JobRequest, Site};
 use clap::Args;
 use futures::StreamExt;
 use jobs::{judge, Ended, JobKind, Verdict, STOP_AFTER};
@@ -407,10 +408,13 @@ fn run_site(
     if interrupted.load(Ordering::SeqCst) {
         return Err(Interrupted("interrupted before the jobs started; the demo cleaned up".into()).into());
     }
-    let store = open_store(&site)?;
+    let (store, notices) = site.open_store()?;
+    for n in &notices {
+        eprintln!("warning: {n}");
+    }
     let launcher_docker = DockerRuntime::connect(&endpoint).map_err(|e| unreachable_error(&e))?;
-    let launcher = BlockingLauncher::new(Arc::new(launcher_docker), launcher_settings(&site), store)
-        .context("cannot start the launcher")?;
+    let opened = site.open_on(Arc::new(launcher_docker), store, notices, false)?;
+    let launcher = opened.launcher;
 
     let mode = match (out.human, s.terminal) {
         (false, _) => Mode::Silent,
@@ -489,9 +493,20 @@ fn run_site(
 
 /// The plan for a demo job, exactly as `berth plan` would build it from the job folder.
 fn plan_for(site: &Site, job_id: &str) -> anyhow::Result<ContainerPlan> {
-    let meta = crate::site::read_json_object(&site.parent_root.join(job_id).join("meta.json"), "job meta")?;
-    let args = JobProcessArgs::from_map(site::job_process_args(job_id, &site.name));
-    Ok(crate::commands::plan::plan_for_site(site, &meta, &args, &[])?)
+    let meta_path = site.parent_root.join(job_id).join("meta.json");
+    let meta = read_input(&meta_path, "job meta")?;
+    let mut request = JobRequest::from_json(
+        &meta,
+        &format!("job meta '{}'", meta_path.display()),
+        None,
+        "job process args",
+        Vec::new(),
+        true,
+    )?;
+    request.args = Some(JobProcessArgs::from_map(site::job_process_args(
+        job_id, &site.name,
+    )));
+    Ok(site.plan(&request)?)
 }
 
 /// `target (ro) <- source, ...` for the verbose listing.

@@ -2,12 +2,13 @@
 //! `launch` in one process and a `wait` in another work.
 
 use crate::commands::plan::{plan_job, JobArgs};
-use crate::context::Ctx;
+use crate::context::{open, open_site};
 use crate::output::{exit_status, job_json};
 use crate::site::SiteArgs;
 use berth_core::Error;
 use berth_engine::EngineError;
-use berth_launcher::BlockingJobHandle;
+use berth_launcher::{BlockingJobHandle, FoundJob, OpenSite};
+use berth_store::HistoryEntry;
 use clap::Args;
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ fn print(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(ctx: &Ctx, handle: &BlockingJobHandle, state: &str) -> Value {
+fn describe(ctx: &OpenSite, handle: &BlockingJobHandle, state: &str) -> Value {
     job_json(
         &ctx.site.name,
         handle.job_id(),
@@ -54,31 +55,8 @@ fn state_word(handle: &BlockingJobHandle) -> &'static str {
     }
 }
 
-/// A handle for the job, or — when its container is gone — its recorded history.
-enum Found {
-    Live(BlockingJobHandle),
-    Recorded(Value, i32),
-}
-
-/// The job's live handle; its recorded history only when the engine answered and has no
-/// container of it. An engine that cannot be reached or does not answer is an error (exit
-/// 3), never "vanished" (DESIGN decision 13).
-fn find(ctx: &Ctx, job: &str) -> anyhow::Result<Found> {
-    if let Some(handle) = ctx.launcher.lookup(job)? {
-        return Ok(Found::Live(handle));
-    }
-    let entry = match ctx.store.launch_by_job(job, &ctx.site.name)? {
-        Some(e) => Some(e),
-        None => ctx.store.launch_by_container(job)?,
-    };
-    let Some(entry) = entry else {
-        return Err(Error::refused(format!(
-            "no container of job '{job}' found for site '{}'",
-            ctx.site.name
-        ))
-        .with_hint("berth ps --all lists the site's jobs and past outcomes")
-        .into());
-    };
+/// A recorded job (its container gone) as printed, with `wait`'s exit status.
+fn recorded(entry: &HistoryEntry) -> (Value, i32) {
     let l = &entry.launch;
     let status = entry
         .outcome
@@ -99,7 +77,7 @@ fn find(ctx: &Ctx, job: &str) -> anyhow::Result<Found> {
         state,
         entry.outcome.as_ref(),
     );
-    Ok(Found::Recorded(v, status))
+    (v, status)
 }
 
 /// An engine that could not answer for the job: exit 3, nothing recorded.
@@ -128,7 +106,7 @@ fn check_recorded(handle: &BlockingJobHandle) -> anyhow::Result<()> {
 pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let plan = plan_job(&site, &cmd.job)?;
-    let ctx = Ctx::new(site)?;
+    let ctx = open_site(&site)?;
     let handle = ctx.launcher.launch(plan)?;
     let state = state_word(&handle);
     print(&describe(&ctx, &handle, state))?;
@@ -136,9 +114,9 @@ pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
 }
 
 pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = Ctx::new(cmd.site.load()?)?;
-    match find(&ctx, &cmd.job)? {
-        Found::Live(handle) => {
+    let ctx = open(&cmd.site)?;
+    match ctx.find(&cmd.job)? {
+        FoundJob::Live(handle) => {
             // A one-shot command: return once the container is removed, not only decided.
             // An engine outage longer than the site's engine_outage_limit ends the wait.
             let code = handle
@@ -148,7 +126,8 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
             check_recorded(&handle)?;
             Ok(exit_status(code))
         }
-        Found::Recorded(v, status) => {
+        FoundJob::Recorded(entry) => {
+            let (v, status) = recorded(&entry);
             print(&v)?;
             Ok(status)
         }
@@ -156,33 +135,33 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
 }
 
 pub fn status(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = Ctx::new(cmd.site.load()?)?;
-    match find(&ctx, &cmd.job)? {
-        Found::Live(handle) => {
+    let ctx = open(&cmd.site)?;
+    match ctx.find(&cmd.job)? {
+        FoundJob::Live(handle) => {
             handle
                 .try_poll()
                 .map_err(|e| engine_error("look at", &cmd.job, e))?;
             print(&describe(&ctx, &handle, state_word(&handle)))?;
             check_recorded(&handle)?;
         }
-        Found::Recorded(v, _) => print(&v)?,
+        FoundJob::Recorded(entry) => print(&recorded(&entry).0)?,
     }
     Ok(0)
 }
 
 pub fn stop(cmd: &JobRef) -> anyhow::Result<i32> {
-    let ctx = Ctx::new(cmd.site.load()?)?;
-    match find(&ctx, &cmd.job)? {
-        Found::Live(handle) => {
+    let ctx = open(&cmd.site)?;
+    match ctx.find(&cmd.job)? {
+        FoundJob::Live(handle) => {
             handle
                 .try_terminate()
                 .map_err(|e| engine_error("stop", &cmd.job, e))?;
             print(&describe(&ctx, &handle, "ended"))?;
             check_recorded(&handle)?;
         }
-        Found::Recorded(v, _) => {
+        FoundJob::Recorded(entry) => {
             eprintln!("note: job '{}' had already ended", cmd.job);
-            print(&v)?;
+            print(&recorded(&entry).0)?;
         }
     }
     Ok(0)

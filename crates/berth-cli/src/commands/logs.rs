@@ -3,11 +3,11 @@
 //! job's log file `<parent-root>/<job_id>/berth-job.log`, which berth writes before it
 //! removes a container.
 
-use crate::context::Ctx;
+use crate::context::open;
 use crate::site::SiteArgs;
-use berth_core::{labels, Error};
-use berth_engine::{ContainerSummary, EngineError, LogStream};
-use berth_launcher::joblog;
+use berth_core::Error;
+use berth_engine::{EngineError, LogStream};
+use berth_launcher::{joblog, JobOutput, OpenSite};
 use clap::Args;
 use futures::StreamExt;
 use std::io::Write;
@@ -24,20 +24,13 @@ pub struct LogsCmd {
     pub follow: bool,
 }
 
-fn matches(c: &ContainerSummary, what: &str) -> bool {
-    c.id == what
-        || (what.len() >= 4 && c.id.starts_with(what))
-        || c.name == what
-        || c.labels.get(labels::JOB_ID).map(String::as_str) == Some(what)
-}
-
 /// What the engine stream gave: everything, or nothing because the container was gone.
 enum Streamed {
     Done,
     Gone,
 }
 
-async fn stream_engine(ctx: &Ctx, id: &str, follow: bool) -> anyhow::Result<Streamed> {
+async fn stream_engine(ctx: &OpenSite, id: &str, follow: bool) -> anyhow::Result<Streamed> {
     let mut stream = ctx.runtime.logs(id, follow);
     let mut printed = false;
     let mut out = std::io::stdout().lock();
@@ -66,36 +59,17 @@ async fn stream_engine(ctx: &Ctx, id: &str, follow: bool) -> anyhow::Result<Stre
 }
 
 pub fn run(cmd: &LogsCmd) -> anyhow::Result<i32> {
-    let ctx = Ctx::new(cmd.site.load()?)?;
-    let filters = ctx.site_filters();
-    let listed = ctx
-        .block_on(async { ctx.runtime.list(&filters, true).await })?
-        .map_err(|e| Error::refused(format!("cannot list containers: {e}")))?;
-    let found = listed
-        .iter()
-        .filter(|c| matches(c, &cmd.job))
-        .max_by_key(|c| c.created);
-    let mut job_id = None;
-    if let Some(c) = found {
-        job_id = c.labels.get(labels::JOB_ID).cloned();
-        if let Streamed::Done = ctx.block_on(stream_engine(&ctx, &c.id, cmd.follow))?? {
-            return Ok(0);
+    let ctx = open(&cmd.site)?;
+    let path = match ctx.output(&cmd.job)? {
+        JobOutput::Container { id, job_id } => {
+            if let Streamed::Done = ctx.launcher.block_on(stream_engine(&ctx, &id, cmd.follow))? {
+                return Ok(0);
+            }
+            // The container went away meanwhile: the job folder keeps its output.
+            ctx.log_file(&cmd.job, job_id)?
         }
-    }
-    // The container is gone: the job folder keeps its output.
-    let job_id = match job_id {
-        Some(id) => id,
-        None => match ctx.store.launch_by_job(&cmd.job, &ctx.site.name)? {
-            Some(entry) => entry.launch.job_id,
-            None => match ctx.store.launch_by_container(&cmd.job)? {
-                Some(entry) => entry.launch.job_id,
-                None => cmd.job.clone(),
-            },
-        },
+        JobOutput::LogFile { path, .. } => path,
     };
-    let path = joblog::job_dir(&ctx.site.parent_root, &job_id)
-        .map(|dir| joblog::job_log_path(&dir))
-        .ok_or_else(|| Error::invalid(format!("'{job_id}' is not a job id")))?;
     let mut file = joblog::open_for_read(&path).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             format!(

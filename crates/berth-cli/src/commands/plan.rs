@@ -1,9 +1,9 @@
 //! `berth plan`: validate the inputs and print the container plan; contacts no engine.
 
-use crate::site::{read_input, read_json_object, Site, SiteArgs};
-use berth_core::args::JobProcessArgs;
-use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
-use berth_core::pyval::Map;
+use crate::site::SiteArgs;
+use berth_core::plan::ContainerPlan;
+use berth_launcher::site::read_input;
+use berth_launcher::{JobRequest, Site};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,41 +34,26 @@ pub struct PlanCmd {
 
 /// Build the plan for a job of a site, printing planning warnings to stderr.
 pub fn plan_job(site: &Site, job: &JobArgs) -> anyhow::Result<ContainerPlan> {
-    let mut meta = read_json_object(&job.job, "job meta")?;
+    let meta_origin = format!("job meta '{}'", job.job.display());
+    let args_origin = format!("job process args '{}'", job.process_args.display());
+    let meta = read_input(&job.job, "job meta")?;
+    let args = read_input(&job.process_args, "job process args")?;
+    let mut request = JobRequest::from_json(
+        &meta,
+        &meta_origin,
+        Some(&args),
+        &args_origin,
+        job.set.clone(),
+        true,
+    )?;
     if job.byoc {
-        meta.insert("byoc".into(), serde_json::Value::Bool(true));
+        request.authorise_byoc();
     }
-    let args_origin = job.process_args.display().to_string();
-    let args = JobProcessArgs::from_json(&read_input(&job.process_args, "job process args")?, &args_origin)?;
-    let plan = plan_for_site(site, &meta, &args, &job.set)?;
+    let plan = site.plan(&request)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
     Ok(plan)
-}
-
-/// The plan for one job of `site` as this process would launch it: the site's parent
-/// root as the workspace object, this process's environment, uid and gid.
-pub fn plan_for_site(
-    site: &Site,
-    meta: &Map,
-    args: &JobProcessArgs,
-    set_options: &[String],
-) -> Result<ContainerPlan, berth_core::Error> {
-    let env = |name: &str| std::env::var(name).ok();
-    build_plan(&PlanRequest {
-        site_config: &site.config,
-        site: &site.name,
-        role: site.role,
-        job_meta: meta,
-        job_args: Some(args),
-        set_options,
-        parent_root: &site.parent_root,
-        workspace_object: true,
-        launcher_env: &env,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-    })
 }
 
 pub fn run(cmd: &PlanCmd) -> anyhow::Result<i32> {

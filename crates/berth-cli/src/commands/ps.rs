@@ -1,10 +1,9 @@
 //! `berth ps`: the site's containers, and with `--all` its past outcomes from the store.
 
-use crate::context::Ctx;
+use crate::context::open;
 use crate::output::{history_json, human_duration, human_time};
 use crate::site::SiteArgs;
 use berth_core::labels;
-use berth_store::LaunchFilter;
 use clap::Args;
 use serde_json::json;
 
@@ -24,18 +23,10 @@ pub struct PsCmd {
 }
 
 pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
-    let ctx = Ctx::new(cmd.site.load()?)?;
-    let filters = ctx.site_filters();
-    let containers = ctx
-        .block_on(async { berth_engine::ContainerRuntime::list(ctx.runtime.as_ref(), &filters, true).await })?
-        .map_err(|e| berth_core::Error::refused(format!("cannot list containers: {e}")))?;
+    let ctx = open(&cmd.site)?;
+    let containers = ctx.containers()?;
     let history = if cmd.all {
-        let filter = LaunchFilter {
-            site: Some(ctx.site.name.clone()),
-            limit: Some(cmd.limit),
-            ..LaunchFilter::default()
-        };
-        ctx.store.launches(&filter)?
+        ctx.history(cmd.limit)?
     } else {
         Vec::new()
     };

@@ -3,14 +3,12 @@
 //! permitting), apply the orphan policy to running ones, record launches whose container
 //! vanished, and flag containers of another workspace.
 
-use crate::context::Ctx;
-use crate::output::outcome_json;
+use crate::context::open_site;
 use crate::site::SiteArgs;
 use berth_core::config::OrphanPolicy;
-use berth_core::Error;
-use berth_launcher::{RecoveredJob, RecoveryReport};
+use berth_launcher::report::recovery_json;
+use berth_launcher::RecoveryReport;
 use clap::Args;
-use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Args)]
 pub struct RecoverCmd {
@@ -24,42 +22,6 @@ pub struct RecoverCmd {
     /// Print JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_policy(s: &str) -> Result<OrphanPolicy, Error> {
-    match s {
-        "adopt" => Ok(OrphanPolicy::Adopt),
-        "terminate" => Ok(OrphanPolicy::Terminate),
-        "report" => Ok(OrphanPolicy::Report),
-        other => Err(Error::invalid(format!(
-            "--policy '{other}' is not one of adopt, terminate, report"
-        ))),
-    }
-}
-
-fn job_json(j: &RecoveredJob) -> Value {
-    json!({
-        "job_id": j.job_id,
-        "container_id": j.container_id,
-        "container_name": j.container_name,
-        "status": j.status,
-        "workspace": j.workspace,
-        "action": j.action.as_str(),
-        "launch_rebuilt": j.launch_rebuilt,
-        "outcome_was_recorded": j.outcome_was_recorded,
-        "log_file": j.log_file.as_ref().map(|p| p.display().to_string()),
-        "outcome": j.outcome.as_ref().map(outcome_json),
-    })
-}
-
-fn report_json(site: &str, policy: OrphanPolicy, report: &RecoveryReport) -> Value {
-    json!({
-        "site": site,
-        "policy": policy.as_str(),
-        "summary": report.summary(),
-        "jobs": report.jobs.iter().map(job_json).collect::<Vec<_>>(),
-        "errors": report.errors,
-    })
 }
 
 fn print_human(site: &str, policy: OrphanPolicy, report: &RecoveryReport) {
@@ -101,15 +63,15 @@ fn print_human(site: &str, policy: OrphanPolicy, report: &RecoveryReport) {
 pub fn run(cmd: &RecoverCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let policy = match &cmd.policy {
-        Some(p) => parse_policy(p)?,
+        Some(p) => p.parse::<OrphanPolicy>().map_err(|e| e.context("--policy"))?,
         None => site.config.orphan_policy,
     };
-    let ctx = Ctx::new(site)?;
-    let report = ctx.launcher.recover(policy)?;
+    let ctx = open_site(&site)?;
+    let report = ctx.recover(Some(policy))?;
     if cmd.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&ctx.site.name, policy, &report))?
+            serde_json::to_string_pretty(&recovery_json(&ctx.site.name, policy, &report))?
         );
         for e in &report.errors {
             eprintln!("warning: {e}");

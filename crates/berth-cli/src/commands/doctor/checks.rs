@@ -3,7 +3,7 @@
 //! the user jobs run as. A check that cannot run because an earlier one failed is skipped,
 //! not failed twice.
 
-use crate::site::{Site, SiteArgs};
+use crate::site::SiteArgs;
 use berth_core::study::{
     load_study_data_file, load_study_runtime_file, LauncherMode, StudyData, StudyRuntimeConfig,
     STUDY_DATA_FILE, STUDY_RUNTIME_FILE,
@@ -11,6 +11,7 @@ use berth_core::study::{
 use berth_core::{sdk_kwargs, WORKSPACE_ENV, WORKSPACE_MOUNT};
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::{ContainerRuntime, EngineError};
+use berth_launcher::Site;
 use std::path::Path;
 use std::time::Duration;
 
@@ -143,7 +144,7 @@ fn error_text(e: &anyhow::Error) -> (String, Option<String>) {
 fn check_config(list: &mut Checklist, args: &SiteArgs) -> Option<Site> {
     match args.load_unchecked() {
         Ok(site) => {
-            site.announce();
+            crate::site::announce(&site);
             list.pass(
                 "config",
                 CONFIG,
@@ -801,6 +802,8 @@ mod tests {
             role: berth_core::args::Role::Client,
             parent_root: dir.path().to_path_buf(),
             parent_root_origin: berth_core::workspace::ParentRootOrigin::Explicit,
+            uid: 1000,
+            gid: 1000,
         };
         let mut list = Checklist::default();
         assert!(check_workspace(&mut list, Some(&site)), "local/ is readable");
@@ -827,6 +830,8 @@ mod tests {
             role: berth_core::args::Role::Client,
             parent_root: dir.path().to_path_buf(),
             parent_root_origin: berth_core::workspace::ParentRootOrigin::Explicit,
+            uid: 1000,
+            gid: 1000,
         };
         let mut list = Checklist::default();
         check_study_files(&mut list, Some(&site), true);
