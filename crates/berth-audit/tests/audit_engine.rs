@@ -10,7 +10,7 @@ use berth_core::JobReturnCode;
 use berth_engine::ContainerRuntime;
 use berth_launcher::Launcher;
 use berth_store::MemoryStore;
-use berth_stub_image::testing::engine_or_skip;
+use berth_testkit::engine_or_skip;
 use common::{step, TestSite, AUTH_TOKEN, JOB_GID, JOB_UID};
 use serde_json::{json, Value};
 use std::sync::Arc;

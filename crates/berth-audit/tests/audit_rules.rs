@@ -7,19 +7,15 @@ use berth_audit::{audit_container, AuditReport, Check, SiteAllowances, SitePolic
 use berth_core::args::{JobProcessArgs, Role};
 use berth_core::config::SiteConfig;
 use berth_core::plan::{build_plan, PlanRequest};
-use berth_core::pyval::Map;
 use berth_core::{labels, WORKSPACE_MOUNT};
 use berth_engine::fake::FakeRuntime;
 use berth_engine::ContainerRuntime;
+use berth_testkit::obj;
 use serde_json::{json, Value};
 
 const SITE: &str = "site-a";
 const JOB: &str = "job-1";
 const TOKEN: &str = "tok-secret-91f3a0";
-
-fn obj(v: Value) -> Map {
-    v.as_object().cloned().expect("object")
-}
 
 struct Fixture {
     dir: tempfile::TempDir,

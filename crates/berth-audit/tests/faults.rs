@@ -15,7 +15,7 @@ use berth_engine::ContainerRuntime;
 use berth_engine::EngineError;
 use berth_launcher::{JobHandle, Launcher, LauncherSettings};
 use berth_store::{MemoryStore, ObservedBy, OutcomeStore};
-use berth_stub_image::testing::engine_or_skip;
+use berth_testkit::engine_or_skip;
 use common::proxy::{EngineProxy, RequestMatch};
 use common::{step, TestSite};
 use futures::future::join_all;

@@ -4,12 +4,13 @@
 use anyhow::{bail, Context};
 use berth_core::args::{JobProcessArgs, Role};
 use berth_core::config::SiteConfig;
+use berth_core::labels;
 use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
-use berth_core::{labels, pyval::Map};
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
+use berth_testkit::obj;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub struct SiteNames {
 impl SiteNames {
     /// Fresh unique names; `workspace` must exist.
     pub fn fresh(workspace: &Path) -> Self {
-        let base = berth_stub_image::testing::unique_name("bench");
+        let base = berth_testkit::unique_name("bench");
         Self {
             site: base.clone(),
             network: format!("{base}-net"),
@@ -113,13 +114,6 @@ impl Planner {
             gid: nix::unistd::getgid().as_raw(),
         })?;
         Ok((plan, started.elapsed()))
-    }
-}
-
-fn obj(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
     }
 }
 

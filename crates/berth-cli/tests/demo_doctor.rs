@@ -9,7 +9,7 @@
 use berth_engine::docker::DockerRuntime;
 #[cfg(feature = "demo")]
 use berth_engine::{ContainerRuntime, LabelFilter};
-use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{engine_or_skip, unique_name, Cleanup};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -14,7 +14,7 @@ use berth_core::labels;
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
 use berth_store::SqliteStore;
-use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{engine_or_skip, LiveSite};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -23,46 +23,11 @@ use std::time::{Duration, Instant};
 /// Generous deadline for anything on a loaded 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(90);
 
-const CLIENT_MODULE: &str = "nvflare.private.fed.app.client.worker_process";
-
-/// Removes every container labelled with the test's site, on drop (before the network and
-/// image guard runs).
-struct SiteContainers {
-    endpoint: String,
-    site: String,
-}
-
-impl Drop for SiteContainers {
-    fn drop(&mut self) {
-        let (endpoint, site) = (self.endpoint.clone(), self.site.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = DockerRuntime::connect(&endpoint) else {
-                return;
-            };
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async {
-                let filters = [LabelFilter::eq(labels::SITE, &site)];
-                if let Ok(listed) = rt.list(&filters, true).await {
-                    for c in listed {
-                        if let Err(e) = rt.remove(&c.id, true).await {
-                            eprintln!("cleanup: container {}: {e}", c.name);
-                        }
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// One test's site: workspace, config, network, image and the engine.
+/// One test's site ([`LiveSite`]: workspace, network, image, every container labelled with
+/// the site removed at the end), its launcher config file and a runtime to drive the engine.
 struct CliSite {
-    // Drop order: containers, then network and image, then the folder, then the runtime.
-    _containers: SiteContainers,
-    _cleanup: Cleanup,
-    dir: tempfile::TempDir,
+    // Drop order: the site (containers, network, image, folder), then the runtime.
+    live: LiveSite,
     site: String,
     image: String,
     config: PathBuf,
@@ -76,42 +41,13 @@ impl CliSite {
             .enable_all()
             .build()
             .expect("runtime");
-        let cleanup = Cleanup::new(&engine);
-        let site = unique_name("site");
-        let containers = SiteContainers {
-            endpoint: engine.endpoint(),
-            site: site.clone(),
-        };
-        let network = runtime.block_on(cleanup.new_network(&engine)).expect("network");
-        let image = runtime
-            .block_on(cleanup.new_stub_image(&engine))
-            .expect("stub image");
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (sub, file, text) in [
-            ("startup", "fed_client.json", "{\"format_version\": 2}\n"),
-            ("local", "resources.json", "{\"components\": []}\n"),
-        ] {
-            std::fs::create_dir(dir.path().join(sub)).expect("site folder");
-            std::fs::write(dir.path().join(sub).join(file), text).expect("site file");
-        }
-        let mut args = json!({
-            "workspace": dir.path().to_str().expect("utf-8 tempdir"),
-            "network": network,
-            "timeout": 60,
-        });
-        if let Value::Object(extra) = extra_site_args {
-            for (k, v) in extra {
-                args[k] = v;
-            }
-        }
-        let config = dir.path().join("launcher.json");
-        std::fs::write(&config, args.to_string()).expect("config");
+        let live = runtime.block_on(LiveSite::new(engine.clone(), extra_site_args));
+        let config = live.root().join("launcher.json");
+        std::fs::write(&config, live.site_args.to_string()).expect("config");
         Self {
-            _containers: containers,
-            _cleanup: cleanup,
-            dir,
-            site,
-            image,
+            site: live.site.clone(),
+            image: live.image.clone(),
+            live,
             config,
             engine,
             runtime,
@@ -119,7 +55,7 @@ impl CliSite {
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.live.root()
     }
 
     fn job_dir(&self, job: &str) -> PathBuf {
@@ -132,23 +68,10 @@ impl CliSite {
 
     /// Writes the job folder (with its `stub.script`), its meta.json and args file.
     fn job(&self, job: &str, script: &str) {
-        let dir = self.job_dir(job);
-        std::fs::create_dir_all(dir.join(format!("app_{}", self.site)).join("custom")).expect("job folder");
-        std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("stub.script");
-        let meta = json!({
-            "job_id": job,
-            "deploy_map": {"app": [self.site]},
-            "launcher_spec": {self.site.as_str(): {"docker": {"image": self.image}}},
-        });
+        self.live.write_job(job, script);
+        let meta = self.live.job_meta(job, &self.image);
         std::fs::write(self.inputs(job, "meta.json"), meta.to_string()).expect("meta");
-        let args = json!({
-            "exe_module": ["-m", CLIENT_MODULE],
-            "workspace": ["-m", "/var/tmp/nvflare/workspace"],
-            "startup_dir": ["-w", "/var/tmp/nvflare/workspace/startup"],
-            "job_id": ["-n", job],
-            "client_name": ["-c", self.site],
-            "parent_url": ["-p", "tcp://localhost:8102"],
-        });
+        let args = self.live.client_args(job);
         std::fs::write(self.inputs(job, "args.json"), args.to_string()).expect("args");
     }
 

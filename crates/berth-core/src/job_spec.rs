@@ -396,12 +396,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("test input must be an object, got {other}"),
-        }
-    }
+    use berth_testkit::obj as map;
 
     fn resolve(meta: Value, site: &str) -> Result<Map> {
         resolve_docker_spec(&map(meta), site, &mut Vec::new())

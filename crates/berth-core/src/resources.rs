@@ -253,12 +253,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("test input must be an object, got {other}"),
-        }
-    }
+    use berth_testkit::obj as map;
 
     fn portable(meta: Value, site: &str) -> Result<PortableResources> {
         portable_resources(&map(meta), site)

@@ -413,12 +413,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("test input must be an object, got {other}"),
-        }
-    }
+    use berth_testkit::obj as map;
 
     fn check(meta: Value) -> Result<()> {
         validate_job_meta(&map(meta))

@@ -4,7 +4,7 @@
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerEventKind, ContainerRuntime, EngineError, LabelFilter, LogStream};
-use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{engine_or_skip, unique_name, Cleanup};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;

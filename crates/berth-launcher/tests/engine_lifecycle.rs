@@ -15,7 +15,6 @@ use berth_audit::{AuditingRuntime, SitePolicy};
 use berth_core::args::{JobProcessArgs, Role};
 use berth_core::config::SiteConfig;
 use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
-use berth_core::pyval::Map;
 use berth_core::{labels, DockerStatus, Error, ErrorKind, JobReturnCode, WORKSPACE_MOUNT};
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{
@@ -24,7 +23,7 @@ use berth_engine::{
 };
 use berth_launcher::{JobHandle, Launcher, LauncherSettings};
 use berth_store::{JobOutcome, MemoryStore, ObservedBy, OutcomeStore};
-use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{engine_or_skip, obj, unique_name, Cleanup};
 use futures::future::join_all;
 use futures::stream::BoxStream;
 use serde_json::{json, Value};
@@ -51,13 +50,6 @@ async fn step<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(STEP, fut)
         .await
         .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
-}
-
-fn obj(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("test fixture is not an object: {other}"),
-    }
 }
 
 fn mode(path: &Path, mode: u32) {

@@ -14,13 +14,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`testing`] has the helpers integration tests use: skip-or-require an engine, unique
-//! names, and a guard that removes what a test created.
+//! The helpers for tests that need an engine are in the berth-testkit crate.
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineResult};
-
-pub mod testing;
 
 /// The static job stub, built by this crate's build script.
 pub const STUB_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/job-stub"));

@@ -1,6 +1,6 @@
-//! What the real-engine suites of this crate share: a site on the local engine (temporary
-//! workspace, unique name, network and stub image, all removed by a [`Cleanup`] guard even
-//! when a test fails), plans built by the core planner, and the engine proxy.
+//! What the real-engine suites of this crate share: a site on the local engine (the test
+//! kit's [`LiveSite`]: temporary workspace, unique name, network and stub image, all removed
+//! even when a test fails), plans built by the core planner, and the engine proxy.
 //!
 //! These tests need Docker: without a reachable engine they skip (saying so), unless
 //! `BERTH_REQUIRE_DOCKER=1`, where they fail.
@@ -11,18 +11,11 @@ pub mod dockerd;
 pub mod proxy;
 
 use berth_audit::SitePolicy;
-use berth_core::args::{JobProcessArgs, Role};
-use berth_core::config::SiteConfig;
-use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
-use berth_core::pyval::Map;
-use berth_core::{labels, WORKSPACE_MOUNT};
+use berth_core::plan::ContainerPlan;
 use berth_engine::docker::DockerRuntime;
-use berth_engine::{ContainerRuntime, ContainerSummary, LabelFilter};
 use berth_launcher::LauncherSettings;
-use berth_stub_image::testing::{unique_name, Cleanup};
+use berth_testkit::LiveSite;
 use serde_json::{json, Value};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Deadline for one engine step on a loaded 2-core machine.
@@ -42,73 +35,24 @@ pub async fn step<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T
         .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
 }
 
-pub fn obj(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("fixture is not an object: {other}"),
-    }
-}
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-}
-
-/// A site on the real engine. Fields drop in order: the guard removes containers, the
-/// network and the image, then the workspace folder goes.
+/// A site on the real engine ([`LiveSite`]) with this suite's job user and launcher settings.
 pub struct TestSite {
-    pub cleanup: Cleanup,
-    pub rt: DockerRuntime,
-    pub site: String,
-    pub network: String,
-    pub image: String,
-    pub site_args: Value,
-    pub dir: tempfile::TempDir,
+    pub live: LiveSite,
+}
+
+impl std::ops::Deref for TestSite {
+    type Target = LiveSite;
+    fn deref(&self) -> &LiveSite {
+        &self.live
+    }
 }
 
 impl TestSite {
     /// A new site; `extra_site_args` are added to the launcher args (e.g. container options).
     pub async fn new(rt: DockerRuntime, extra_site_args: Value) -> Self {
-        let cleanup = Cleanup::new(&rt);
-        let network = step("create network", cleanup.new_network(&rt))
-            .await
-            .expect("network");
-        let image = step("import stub image", cleanup.new_stub_image(&rt))
-            .await
-            .expect("stub image");
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (sub, file) in [("startup", "fed_client.json"), ("local", "resources.json")] {
-            let path = dir.path().join(sub);
-            std::fs::create_dir(&path).expect("site folder");
-            std::fs::write(path.join(file), "{}\n").expect("site file");
-            // World-writable on the host: only the read-only mount keeps a job out.
-            chmod(&path, 0o777);
-        }
-        let mut site_args = json!({
-            "workspace": dir.path().to_str().expect("utf-8 tempdir"),
-            "network": network,
-            "timeout": 60,
-        });
-        for (k, v) in obj(extra_site_args) {
-            site_args[k] = v;
-        }
         Self {
-            cleanup,
-            rt,
-            site: unique_name("site"),
-            network,
-            image,
-            site_args,
-            dir,
+            live: LiveSite::new(rt, extra_site_args).await,
         }
-    }
-
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn config(&self) -> SiteConfig {
-        SiteConfig::from_args(&obj(self.site_args.clone()), None).expect("site config")
     }
 
     pub fn policy(&self) -> SitePolicy {
@@ -126,75 +70,14 @@ impl TestSite {
         s
     }
 
-    pub fn site_filters(&self) -> Vec<LabelFilter> {
-        vec![
-            LabelFilter::eq(labels::MANAGED, "true"),
-            LabelFilter::eq(labels::SITE, &self.site),
-        ]
-    }
-
-    /// Writes the job folder with its `stub.script`.
-    pub fn job_dir(&self, job_id: &str, script: &str) -> PathBuf {
-        let dir = self.root().join(job_id);
-        let custom = dir.join(Role::Client.app_dir_name(&self.site)).join("custom");
-        std::fs::create_dir_all(&custom).expect("job folder");
-        std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("stub.script");
-        chmod(&dir, 0o777);
-        dir
-    }
-
     /// The plan for `job_id` running `script`, with its container registered for cleanup
     /// before anything is created.
     pub fn plan(&self, job_id: &str, script: &str) -> ContainerPlan {
-        self.job_dir(job_id, script);
-        let config = self.config();
-        let meta = obj(json!({
-            "job_id": job_id,
-            "deploy_map": {"app": [self.site]},
-            "launcher_spec": {self.site.as_str(): {"docker": {"image": self.image}}},
-        }));
-        let args = JobProcessArgs::from_map(obj(json!({
-            "exe_module": ["-m", "nvflare.private.fed.app.client.worker_process"],
-            "workspace": ["-m", WORKSPACE_MOUNT],
-            "startup_dir": ["-w", format!("{WORKSPACE_MOUNT}/startup")],
-            "job_id": ["-n", job_id],
-            "client_name": ["-c", self.site],
-            "parent_url": ["-p", "tcp://localhost:8102"],
-            "auth_token": ["-t", AUTH_TOKEN],
-            "ssid": ["-d", SSID],
-        })));
-        let env = |_: &str| None;
-        let plan = build_plan(&PlanRequest {
-            site_config: &config,
-            site: &self.site,
-            role: Role::Client,
-            job_meta: &meta,
-            job_args: Some(&args),
-            set_options: &[],
-            parent_root: self.root(),
-            workspace_object: true,
-            launcher_env: &env,
-            uid: JOB_UID,
-            gid: JOB_GID,
-        })
-        .unwrap_or_else(|e| panic!("plan for {job_id}: {e} ({:?})", e.hint()));
-        self.cleanup.container(&plan.name);
-        plan
-    }
-
-    /// Every container labelled with this site, whatever its state.
-    pub async fn containers(&self) -> Vec<ContainerSummary> {
-        step("list", self.rt.list(&self.site_filters(), true))
-            .await
-            .expect("list site containers")
-    }
-
-    pub async fn assert_no_containers(&self) {
-        let left = self.containers().await;
-        assert!(
-            left.is_empty(),
-            "containers left behind: {:?}",
-            left.iter().map(|c| (&c.name, &c.status)).collect::<Vec<_>>()
-        );
+        self.write_job(job_id, script);
+        let mut args = self.client_args(job_id);
+        args["auth_token"] = json!(["-t", AUTH_TOKEN]);
+        args["ssid"] = json!(["-d", SSID]);
+        self.live
+            .plan(&self.job_meta(job_id, &self.image), &args, JOB_UID, JOB_GID)
     }
 }

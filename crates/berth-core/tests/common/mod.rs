@@ -7,7 +7,6 @@
 use berth_core::args::{JobProcessArgs, Role};
 use berth_core::config::SiteConfig;
 use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
-use berth_core::pyval::Map;
 use berth_core::{Error, ErrorKind, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -43,12 +42,7 @@ pub fn meta_with_docker(extra: Value) -> Value {
     })
 }
 
-pub fn obj(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("test fixture is not an object: {other}"),
-    }
-}
+pub use berth_testkit::obj;
 
 /// One launch: site config args, identity, meta, args, study files, launcher env.
 pub struct Fixture {

@@ -1,17 +1,21 @@
 //! Support for tests that need a real engine.
 //!
-//! - [`engine_or_skip`]: the engine, or `None` (and a line saying why) when none is
-//!   reachable. With `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine is a panic instead.
+//! - [`engine_or_skip`]: the engine, or `None` (and a `skipped:` line naming the test and
+//!   the reason) when none is reachable. With `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine
+//!   is a panic instead.
 //! - [`unique_name`]: `berth-test-<pid>-<counter>-<random>`, so parallel tests and parallel
 //!   test binaries never collide.
-//! - [`Cleanup`]: remembers the containers, images and networks a test creates and removes
-//!   them on drop, also when the test panics. Drop works inside or outside a tokio runtime.
+//! - [`Cleanup`]: remembers the containers (by name, or all of a site's), images and
+//!   networks a test creates and removes them on drop, also when the test panics. Drop works
+//!   inside or outside a tokio runtime.
 
-use crate::rootfs_tar;
+use berth_core::labels;
 use berth_engine::docker::DockerRuntime;
-use berth_engine::{ContainerRuntime, EngineError};
+use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
+use berth_stub_image::rootfs_tar;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -22,7 +26,8 @@ pub const REQUIRE_ENV: &str = "BERTH_REQUIRE_DOCKER";
 pub const TEST_PREFIX: &str = "berth-test-";
 
 /// The engine from `DOCKER_HOST` or the local socket, after a successful ping; `None` when
-/// it cannot be reached and [`REQUIRE_ENV`] is not `1` (prints why), a panic when it is.
+/// it cannot be reached and [`REQUIRE_ENV`] is not `1` (after [`skip`] said so), a panic
+/// when it is.
 ///
 /// Blocking: it pings on a thread of its own, so it may be called from sync or async code.
 pub fn engine_or_skip() -> Option<DockerRuntime> {
@@ -34,10 +39,24 @@ pub fn engine_or_skip() -> Option<DockerRuntime> {
         Ok(rt) => Some(rt),
         Err(why) if required => panic!("{REQUIRE_ENV}=1 but no usable container engine: {why}"),
         Err(why) => {
-            eprintln!("skipping: no usable container engine ({why}); set {REQUIRE_ENV}=1 to fail instead");
+            skip(&format!("no usable container engine ({why})"));
             None
         }
     }
+}
+
+/// Says that the running test is skipped and why, as `skipped: <test>: <reason>` on the
+/// process's stderr, outside libtest's output capture so it shows in every run. Stable
+/// libtest cannot mark a test ignored once it runs, so its own line still reads `ok`; this
+/// line is what tells a skip from a pass, and CI sets [`REQUIRE_ENV`] so nothing skips there.
+pub fn skip(reason: &str) {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("a test");
+    // Written to the handle, not through `eprintln!`, which libtest captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test}: {reason}; set {REQUIRE_ENV}=1 to fail instead"
+    );
 }
 
 fn check_engine() -> Result<DockerRuntime, String> {
@@ -80,6 +99,8 @@ pub fn unique_name(kind: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Object {
     Container(String),
+    /// Every container labelled with this site, whoever created it.
+    SiteContainers(String),
     Image(String),
     Network(String),
 }
@@ -114,6 +135,11 @@ impl Cleanup {
     pub fn container(&self, name: &str) -> String {
         self.push(Object::Container(name.to_string()));
         name.to_string()
+    }
+
+    /// Registers every container labelled with site `site` (found when the guard drops).
+    pub fn site_containers(&self, site: &str) {
+        self.push(Object::SiteContainers(site.to_string()));
     }
 
     /// Registers an image tag; returns it.
@@ -151,7 +177,7 @@ impl Cleanup {
         let mut objects = std::mem::take(&mut *self.objects.lock().unwrap_or_else(|p| p.into_inner()));
         objects.reverse();
         let rank = |o: &Object| match o {
-            Object::Container(_) => 0,
+            Object::Container(_) | Object::SiteContainers(_) => 0,
             Object::Network(_) => 1,
             Object::Image(_) => 2,
         };
@@ -192,6 +218,7 @@ fn remove_all(endpoint: &str, objects: Vec<Object>) -> Vec<Object> {
             let removal = async {
                 match &object {
                     Object::Container(name) => rt.remove(name, true).await,
+                    Object::SiteContainers(site) => remove_site_containers(&rt, site).await,
                     Object::Network(name) => rt.remove_network(name).await,
                     Object::Image(tag) => rt.remove_image(tag).await,
                 }
@@ -209,10 +236,41 @@ fn remove_all(endpoint: &str, objects: Vec<Object>) -> Vec<Object> {
     })
 }
 
+/// Removes every container labelled with `site`; the first failure is returned after all
+/// were tried.
+async fn remove_site_containers(rt: &DockerRuntime, site: &str) -> Result<(), EngineError> {
+    let filters = [LabelFilter::eq(labels::SITE, site)];
+    let mut result = Ok(());
+    for c in rt.list(&filters, true).await? {
+        match rt.remove(&c.id, true).await {
+            Ok(()) | Err(EngineError::NotFound(_)) => {}
+            Err(e) => {
+                eprintln!("cleanup: container {} of site {site}: {e}", c.name);
+                result = result.and(Err(e));
+            }
+        }
+    }
+    result
+}
+
 /// The last resort: the `docker` command, when it is installed.
 fn remove_with_cli(object: &Object) {
     let args: Vec<&str> = match object {
         Object::Container(name) => vec!["rm", "-f", "-v", name],
+        Object::SiteContainers(site) => {
+            let label = format!("label={}={site}", labels::SITE);
+            let ids = std::process::Command::new("docker")
+                .args(["ps", "-aq", "--filter", &label])
+                .output();
+            let ids = match ids {
+                Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+                _ => return,
+            };
+            for id in ids.split_whitespace() {
+                remove_with_cli(&Object::Container(id.to_string()));
+            }
+            return;
+        }
         Object::Network(name) => vec!["network", "rm", name],
         Object::Image(tag) => vec!["rmi", "-f", tag],
     };
