@@ -52,11 +52,22 @@ enum Command {
     Man(commands::shell::ManCmd),
 }
 
+impl Command {
+    /// Whether the command handles an interrupt itself: `demo` stops and removes what it
+    /// created first, then exits 130.
+    fn handles_interrupt(&self) -> bool {
+        #[cfg(feature = "demo")]
+        if matches!(self, Command::Demo(_)) {
+            return true;
+        }
+        false
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     quiet_on_closed_stdout();
-    if !matches!(cli.command, Command::Demo(_)) {
-        // `demo` stops and removes what it created first, then exits 130 itself.
+    if !cli.command.handles_interrupt() {
         exit_on_interrupt();
     }
     let result = match &cli.command {

@@ -10,7 +10,7 @@
 //! not exist before it started.
 
 use berth_engine::ContainerRuntime;
-use berth_stub_image::testing::{engine_or_skip, Cleanup};
+use berth_testkit::{engine_or_skip, Cleanup};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
