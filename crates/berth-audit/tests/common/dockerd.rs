@@ -11,7 +11,7 @@
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::ContainerRuntime;
-use berth_stub_image::testing::REQUIRE_ENV;
+use berth_testkit::REQUIRE_ENV;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
