@@ -55,7 +55,7 @@ pub fn audit_container(inspect: &Value, policy: &AuditPolicy) -> AuditReport {
     }
     check_capabilities(&mut report, host, allowed);
     check_devices(&mut report, host, allowed);
-    check_namespaces(&mut report, host, policy);
+    check_namespaces(&mut report, host, inspect.get("NetworkSettings"), policy);
     // The engine itself adds `label=disable` (no SELinux label) to a privileged container
     // and one sharing the host's pid or ipc namespace.
     let engine_disables_labels = allowed.privileged
@@ -238,9 +238,22 @@ fn check_devices(report: &mut AuditReport, host: &Value, allowed: &SiteAllowance
     }
 }
 
-fn check_namespaces(report: &mut AuditReport, host: &Value, policy: &AuditPolicy) {
+/// Podman reports a container on a named bridge network as `NetworkMode: bridge`, with the
+/// network itself under `NetworkSettings.Networks`; Docker names the network in both.
+fn attached_network<'a>(host: &'a Value, settings: Option<&'a Value>) -> &'a str {
+    let mode = text(host.get("NetworkMode"));
+    let networks = settings
+        .and_then(|s| s.get("Networks"))
+        .and_then(Value::as_object);
+    match networks {
+        Some(n) if mode == "bridge" && n.len() == 1 => n.keys().next().map_or(mode, String::as_str),
+        _ => mode,
+    }
+}
+
+fn check_namespaces(report: &mut AuditReport, host: &Value, settings: Option<&Value>, policy: &AuditPolicy) {
     let allowed = &policy.site.allowed;
-    let network = text(host.get("NetworkMode"));
+    let network = attached_network(host, settings);
     if network != policy.site.network {
         report.fail(
             Check::Namespaces,
@@ -250,17 +263,18 @@ fn check_namespaces(report: &mut AuditReport, host: &Value, policy: &AuditPolicy
             ),
         );
     }
-    // The engine's defaults for each mode, then the site's own setting.
+    // The engine's defaults for each mode (Docker's empty, Podman's `private`), then the
+    // site's own setting.
     let modes: [(&str, &str, &[&str], &Option<String>); 4] = [
-        ("PidMode", "pid", &[""], &allowed.pid_mode),
+        ("PidMode", "pid", &["", "private"], &allowed.pid_mode),
         (
             "IpcMode",
             "ipc",
             &["", "private", "shareable", "none"],
             &allowed.ipc_mode,
         ),
-        ("UTSMode", "uts", &[""], &allowed.uts_mode),
-        ("UsernsMode", "user", &[""], &allowed.userns_mode),
+        ("UTSMode", "uts", &["", "private"], &allowed.uts_mode),
+        ("UsernsMode", "user", &["", "private"], &allowed.userns_mode),
     ];
     for (field, what, defaults, site) in modes {
         let mode = text(host.get(field));

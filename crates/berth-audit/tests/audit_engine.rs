@@ -6,7 +6,8 @@
 mod common;
 
 use berth_audit::{assert_container_passes, audit_live, Check, SitePolicy};
-use berth_core::JobReturnCode;
+use berth_core::{JobReturnCode, WORKSPACE_MOUNT};
+use berth_engine::dialect::EngineFamily;
 use berth_engine::ContainerRuntime;
 use berth_launcher::Launcher;
 use berth_store::MemoryStore;
@@ -164,7 +165,11 @@ async fn escalations_fail_on_the_real_engine() {
             "root-user",
             Check::User,
             "root",
-            Box::new(|b| b["User"] = json!("")),
+            Box::new(|b| {
+                b["User"] = json!("");
+                // No tmpfs owner either: Podman can only give a tmpfs to the container's user.
+                b["HostConfig"]["Tmpfs"] = json!({WORKSPACE_MOUNT: "mode=1777"});
+            }),
         ),
         (
             "token-in-cmd",
@@ -183,8 +188,18 @@ async fn escalations_fail_on_the_real_engine() {
             Box::new(|b| b["HostConfig"]["AutoRemove"] = json!(true)),
         ),
     ];
+    // Podman 4 applies `IpcMode: host` but reports it as `shareable`: the audit cannot see
+    // it there (README, Podman differences).
+    let podman = matches!(
+        s.rt.engine().await.expect("engine").family(),
+        EngineFamily::Podman { .. }
+    );
     let total = cases.len();
     for (job, check, phrase, edit) in cases {
+        if podman && job == "ipc-host" {
+            eprintln!("{job}: not visible in Podman's inspect answer; not checked on Podman");
+            continue;
+        }
         let id = create_edited(&s, job, edit).await;
         let report = step("audit", audit_live(&s.rt, &id, &policy))
             .await
@@ -229,13 +244,24 @@ async fn what_the_site_set_passes() {
     let report = step("audit", audit_live(&s.rt, &id, &strict))
         .await
         .expect("inspect");
-    for check in [
-        Check::Privileged,
-        Check::Capabilities,
-        Check::Namespaces,
-        Check::SecurityOptions,
-    ] {
-        assert!(report.failed(check), "{check}:\n{report}");
+    // Podman 4 reports no added capabilities on a privileged container (it has them all) and
+    // `IpcMode: host` as `shareable`, so only two of the four show there.
+    let podman = matches!(
+        s.rt.engine().await.expect("engine").family(),
+        EngineFamily::Podman { .. }
+    );
+    let visible: &[Check] = if podman {
+        &[Check::Privileged, Check::SecurityOptions]
+    } else {
+        &[
+            Check::Privileged,
+            Check::Capabilities,
+            Check::Namespaces,
+            Check::SecurityOptions,
+        ]
+    };
+    for check in visible {
+        assert!(report.failed(*check), "{check}:\n{report}");
     }
     step("remove", s.rt.remove(&id, true)).await.expect("remove");
     s.assert_no_containers().await;

@@ -220,6 +220,28 @@ async fn host_namespaces_only_when_the_site_set_them() {
 }
 
 #[tokio::test]
+async fn podmans_way_of_reporting_namespaces_passes() {
+    let f = fixture().await;
+    // Podman: `bridge` with the named network listed, and `private` namespaces.
+    let podman = f.edited(|v| {
+        v["HostConfig"]["NetworkMode"] = json!("bridge");
+        v["NetworkSettings"] = json!({"Networks": {"net-a": {}}});
+        for field in ["PidMode", "UTSMode", "UsernsMode", "IpcMode"] {
+            v["HostConfig"][field] = json!("private");
+        }
+    });
+    assert_passes(&f.audit(&podman));
+    // `bridge` on another network, or on the site network and another, is not the site's.
+    for networks in [json!({"bridge": {}}), json!({"net-a": {}, "net-b": {}})] {
+        let v = f.edited(|v| {
+            v["HostConfig"]["NetworkMode"] = json!("bridge");
+            v["NetworkSettings"] = json!({ "Networks": networks });
+        });
+        assert_fails(&f.audit(&v), Check::Namespaces, "not the site network");
+    }
+}
+
+#[tokio::test]
 async fn security_options_only_the_sites() {
     let f = fixture().await;
     let v =

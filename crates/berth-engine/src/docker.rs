@@ -12,6 +12,8 @@
 //! bollard reads 304 as success, so [`DockerRuntime::stop`] finds out whether the container
 //! was running by inspecting it first.
 
+use crate::dialect::adapt_create_body;
+use crate::raw::{self, RawClient};
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerState, ContainerSummary, EngineError,
     EngineInfo, EngineResult, LabelFilter, LogChunk, LogStream,
@@ -20,9 +22,8 @@ use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, EventMessage, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -35,6 +36,9 @@ pub const MIN_API_VERSION: ClientVersion = ClientVersion {
     major_version: 1,
     minor_version: 41,
 };
+
+/// How many times an image import is tried when it races another import (Podman).
+const IMPORT_ATTEMPTS: u32 = 3;
 
 /// The local socket used when `DOCKER_HOST` is not set.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -88,8 +92,11 @@ impl Endpoint {
 
 struct Inner {
     endpoint: Endpoint,
-    /// The client speaking the negotiated version; set by the first successful negotiation.
-    client: OnceCell<Docker>,
+    /// Plain JSON reads (inspect, list) on the same address.
+    raw: RawClient,
+    /// The client for the negotiated API version and the engine it talks to, set by the first
+    /// successful negotiation.
+    client: OnceCell<(Docker, EngineInfo)>,
 }
 
 /// The Docker Engine API runtime. Cheap to clone; clones share one connection pool.
@@ -119,9 +126,14 @@ impl DockerRuntime {
     /// The engine at `socket_or_url`: `unix:///path`, `/path`, `tcp://host:port` or
     /// `http://host:port`. Does not contact the engine: the first request does.
     pub fn connect(socket_or_url: &str) -> EngineResult<Self> {
+        let endpoint = Endpoint::parse(socket_or_url)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                endpoint: Endpoint::parse(socket_or_url)?,
+                raw: match &endpoint {
+                    Endpoint::Unix(path) => RawClient::unix(path),
+                    Endpoint::Http(url) => RawClient::http(url),
+                },
+                endpoint,
                 client: OnceCell::new(),
             }),
         })
@@ -135,12 +147,31 @@ impl DockerRuntime {
     /// The client for the negotiated API version, negotiating on first use. A failure is
     /// not cached, so the next call tries again.
     async fn client(&self) -> EngineResult<&Docker> {
+        Ok(&self.negotiated().await?.0)
+    }
+
+    async fn negotiated(&self) -> EngineResult<&(Docker, EngineInfo)> {
         self.inner
             .client
-            .get_or_try_init(|| async {
-                let (docker, _) = negotiate(&self.inner.endpoint).await?;
-                Ok(docker)
-            })
+            .get_or_try_init(|| negotiate(&self.inner.endpoint))
+            .await
+    }
+
+    /// The engine this runtime talks to (negotiating on first use): Docker or Podman, and
+    /// its version. Create bodies are adapted to it ([`crate::dialect`]).
+    pub async fn engine(&self) -> EngineResult<EngineInfo> {
+        Ok(self.negotiated().await?.1.clone())
+    }
+
+    /// `GET /v<negotiated>/<path>` as JSON, outside bollard's models (see [`crate::raw`]).
+    async fn get_json(&self, path_and_query: &str) -> EngineResult<serde_json::Value> {
+        let (_, info) = self.negotiated().await?;
+        self.inner
+            .raw
+            .get_json(
+                &format!("/v{}{path_and_query}", info.api_version),
+                &self.inner.endpoint.describe(),
+            )
             .await
     }
 
@@ -152,17 +183,29 @@ impl DockerRuntime {
     /// tarball (`POST /images/create?fromSrc=-`). Returns the image id the engine reports,
     /// or `tag` when it reports none. The image has no `CMD`; containers name their command.
     pub async fn import_image(&self, rootfs_tar: Vec<u8>, tag: &str) -> EngineResult<String> {
-        let docker = self.client().await?;
-        let (repo, tag_part) = split_image_ref(tag);
-        let mut options = CreateImageOptionsBuilder::default().from_src("-").repo(&repo);
-        if let Some(t) = &tag_part {
-            options = options.tag(t);
+        let rootfs = bytes::Bytes::from(rootfs_tar);
+        let mut attempt = 1;
+        loop {
+            match self.import_once(rootfs.clone(), tag).await {
+                // Podman 4 loses the race when two imports of the same layer overlap
+                // ("layer not known"); the other import has finished by the next try.
+                Err(EngineError::Api { message, .. })
+                    if message.contains("layer not known") && attempt < IMPORT_ATTEMPTS =>
+                {
+                    tracing::debug!(tag, attempt, "image import raced another one: {message}");
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
         }
-        let mut answers = docker.create_image(
-            Some(options.build()),
-            Some(bollard::body_full(bytes::Bytes::from(rootfs_tar))),
-            None,
-        );
+    }
+
+    async fn import_once(&self, rootfs: bytes::Bytes, tag: &str) -> EngineResult<String> {
+        let docker = self.client().await?;
+        // The whole reference goes in `repo` (the API allows a tag there): Podman's compat
+        // import ignores the separate `tag` parameter and would tag the image `latest`.
+        let options = CreateImageOptionsBuilder::default().from_src("-").repo(tag);
+        let mut answers = docker.create_image(Some(options.build()), Some(bollard::body_full(rootfs)), None);
         let mut id = None;
         while let Some(answer) = answers.next().await {
             let info = answer.map_err(|e| self.err(e))?;
@@ -292,6 +335,8 @@ fn map_error(e: BollardError, endpoint: &Endpoint) -> EngineError {
             404 => EngineError::NotFound(message),
             304 => EngineError::NotModified,
             409 => EngineError::Conflict(message),
+            // Podman answers a taken container name with 500 (Docker: 409).
+            500 if message.contains("is already in use") => EngineError::Conflict(message),
             status => EngineError::Api { status, message },
         },
         BollardError::SocketNotFoundError(path) => EngineError::Unreachable(format!(
@@ -420,8 +465,81 @@ fn first_difference(planned: &serde_json::Value, sent: &serde_json::Value, path:
     }
 }
 
+/// An image reference in Docker's short form: Podman reports short names fully qualified
+/// (`docker.io/library/img:1`), Docker as they were given (`img:1`).
+pub fn familiar_image_name(image: &str) -> String {
+    let short = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    short.to_string()
+}
+
 fn strip_slash(name: &str) -> String {
     name.strip_prefix('/').unwrap_or(name).to_string()
+}
+
+fn json_str(v: &serde_json::Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn json_labels(v: Option<&serde_json::Value>) -> HashMap<String, String> {
+    v.and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The lifecycle's view of an inspect answer (Docker's or Podman's).
+fn container_state(c: &serde_json::Value) -> ContainerState {
+    let image = c
+        .pointer("/Config/Image")
+        .or_else(|| c.get("Image"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let time = |p: &str| real_time(Some(json_str(c, p)));
+    ContainerState {
+        id: json_str(c, "/Id"),
+        name: strip_slash(&json_str(c, "/Name")),
+        image: familiar_image_name(image),
+        status: raw::engine_status(&json_str(c, "/State/Status")),
+        exit_code: c.pointer("/State/ExitCode").and_then(serde_json::Value::as_i64),
+        oom_killed: c
+            .pointer("/State/OOMKilled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        started_at: time("/State/StartedAt"),
+        finished_at: time("/State/FinishedAt"),
+        labels: json_labels(c.pointer("/Config/Labels")),
+    }
+}
+
+/// One row of a container list answer (Docker's or Podman's).
+fn container_summary(row: &serde_json::Value) -> ContainerSummary {
+    let name = row
+        .get("Names")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|names| names.first())
+        .and_then(serde_json::Value::as_str)
+        .map(strip_slash)
+        .unwrap_or_default();
+    ContainerSummary {
+        id: json_str(row, "/Id"),
+        name,
+        image: familiar_image_name(&json_str(row, "/Image")),
+        status: raw::engine_status(&json_str(row, "/State")),
+        created: row
+            .get("Created")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+        labels: json_labels(row.get("Labels")),
+    }
 }
 
 /// The engine's zero time means "never".
@@ -439,11 +557,22 @@ fn label_filter_values(filters: &[LabelFilter]) -> Vec<String> {
         .collect()
 }
 
-/// Event attributes are the container's labels plus these keys the engine adds.
-const EVENT_OWN_ATTRIBUTES: &[&str] = &["image", "name", "exitCode"];
+/// Event attributes are the container's labels plus these keys the engine adds (the last
+/// two are Podman's).
+const EVENT_OWN_ATTRIBUTES: &[&str] = &["image", "name", "exitCode", "containerExitCode", "podId"];
+
+/// The container event berth acts on, or `None` for another action. Podman names the
+/// removal `remove` where Docker says `destroy`; both are [`ContainerEventKind::Destroy`].
+/// Podman's `exitCode` attribute matches Docker's; its `containerExitCode` is on every event
+/// (0 before the exit), so it is not read.
+/// The actions [`ContainerRuntime::events`] yields.
+const WATCHED_ACTIONS: &[&str] = &["start", "die", "oom", "destroy", "remove"];
 
 fn container_event(message: EventMessage) -> Option<ContainerEvent> {
     let action = message.action?;
+    if !WATCHED_ACTIONS.contains(&action.as_str()) {
+        return None;
+    }
     let actor = message.actor.unwrap_or_default();
     let id = actor.id?;
     let mut attributes = actor.attributes.unwrap_or_default();
@@ -457,7 +586,7 @@ fn container_event(message: EventMessage) -> Option<ContainerEvent> {
         "start" => ContainerEventKind::Start,
         "die" => ContainerEventKind::Die { exit_code },
         "oom" => ContainerEventKind::Oom,
-        "destroy" => ContainerEventKind::Destroy,
+        "destroy" | "remove" => ContainerEventKind::Destroy,
         other => ContainerEventKind::Other(other.to_string()),
     };
     let time_nano = message
@@ -482,7 +611,7 @@ impl ContainerRuntime for DockerRuntime {
         // Negotiate afresh each time: ping is how callers check the engine is (still) there.
         let (docker, info) = negotiate(&self.inner.endpoint).await?;
         docker.ping().await.map_err(|e| self.err(e))?;
-        let _ = self.inner.client.set(docker);
+        let _ = self.inner.client.set((docker, info.clone()));
         Ok(info)
     }
 
@@ -531,8 +660,8 @@ impl ContainerRuntime for DockerRuntime {
         body: &serde_json::Value,
         platform: Option<&str>,
     ) -> EngineResult<String> {
-        let model = create_body_model(body)?;
-        let docker = self.client().await?;
+        let (docker, info) = self.negotiated().await?;
+        let model = create_body_model(&adapt_create_body(info, body)?)?;
         let mut options = CreateContainerOptionsBuilder::default().name(name);
         if let Some(p) = platform {
             options = options.platform(p);
@@ -553,37 +682,18 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn inspect(&self, id: &str) -> EngineResult<ContainerState> {
-        let docker = self.client().await?;
-        let c = docker
-            .inspect_container(id, None)
-            .await
-            .map_err(|e| self.err(e))?;
-        let state = c.state.unwrap_or_default();
-        let config = c.config.unwrap_or_default();
-        Ok(ContainerState {
-            id: c.id.unwrap_or_default(),
-            name: strip_slash(c.name.as_deref().unwrap_or_default()),
-            image: config.image.or(c.image).unwrap_or_default(),
-            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
-            exit_code: state.exit_code,
-            oom_killed: state.oom_killed.unwrap_or(false),
-            started_at: real_time(state.started_at),
-            finished_at: real_time(state.finished_at),
-            labels: config.labels.unwrap_or_default(),
-        })
+        let c = self.inspect_raw(id).await?;
+        Ok(container_state(&c))
     }
 
     async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()> {
-        let docker = self.client().await?;
         // bollard reads the engine's 304 as success, so ask first. A container that exits
         // between the two calls is reported as stopped (Ok), which is what the caller wanted.
-        let c = docker
-            .inspect_container(id, None)
-            .await
-            .map_err(|e| self.err(e))?;
-        if !c.state.and_then(|s| s.running).unwrap_or(false) {
+        let c = self.inspect_raw(id).await?;
+        if c.pointer("/State/Running").and_then(serde_json::Value::as_bool) != Some(true) {
             return Err(EngineError::NotModified);
         }
+        let docker = self.client().await?;
         let t = i32::try_from(grace_secs).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::default().t(t).build();
         docker
@@ -606,57 +716,43 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn list(&self, filters: &[LabelFilter], all: bool) -> EngineResult<Vec<ContainerSummary>> {
-        let docker = self.client().await?;
-        let mut query: HashMap<String, Vec<String>> = HashMap::new();
+        let mut path = format!("/containers/json?all={all}");
         if !filters.is_empty() {
-            query.insert("label".to_string(), label_filter_values(filters));
+            let query = serde_json::json!({ "label": label_filter_values(filters) });
+            path.push_str(&format!("&filters={}", raw::query_value(&query.to_string())));
         }
-        let options = ListContainersOptionsBuilder::default()
-            .all(all)
-            .filters(&query)
-            .build();
-        let rows = docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ContainerSummary {
-                id: row.id.unwrap_or_default(),
-                name: row
-                    .names
-                    .and_then(|names| names.into_iter().next())
-                    .map(|n| strip_slash(&n))
-                    .unwrap_or_default(),
-                image: row.image.unwrap_or_default(),
-                status: row.state.map(|s| s.to_string()).unwrap_or_default(),
-                created: row.created.unwrap_or(0),
-                labels: row.labels.unwrap_or_default(),
-            })
-            .collect())
+        let rows = self.get_json(&path).await?;
+        let rows = rows.as_array().ok_or_else(|| EngineError::Api {
+            status: 0,
+            message: "the engine's container list is not a JSON array".to_string(),
+        })?;
+        Ok(rows.iter().map(container_summary).collect())
     }
 
     fn events(&self, filters: &[LabelFilter]) -> BoxStream<'static, EngineResult<ContainerEvent>> {
         let this = self.clone();
+        // The engine's filters only narrow the stream; the action and every label filter are
+        // checked here. Podman 4 keeps only one value of a repeated `event` filter, matches a
+        // label filter without a value to nothing and ORs several label filters, so berth asks
+        // for every action of containers carrying any of the `key=value` labels.
         let mut query: HashMap<String, Vec<String>> = HashMap::new();
         query.insert("type".to_string(), vec!["container".to_string()]);
-        query.insert(
-            "event".to_string(),
-            ["start", "die", "oom", "destroy"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        );
-        if !filters.is_empty() {
-            query.insert("label".to_string(), label_filter_values(filters));
+        let with_values: Vec<LabelFilter> = filters.iter().filter(|f| f.value.is_some()).cloned().collect();
+        if !with_values.is_empty() {
+            query.insert("label".to_string(), label_filter_values(&with_values));
         }
+        let wanted = filters.to_vec();
         let opened = async move {
             let docker = this.client().await?.clone();
             let options = EventsOptionsBuilder::default().filters(&query).build();
             let events = docker
                 .events(Some(options))
                 .map_err(move |e| map_error(e, &this.inner.endpoint))
-                .try_filter_map(|message| async move { Ok(container_event(message)) });
+                .try_filter_map(move |message| {
+                    let event =
+                        container_event(message).filter(|e| wanted.iter().all(|f| f.matches(&e.labels)));
+                    async move { Ok(event) }
+                });
             Ok::<_, EngineError>(events)
         };
         stream::once(opened).try_flatten().boxed()
@@ -716,15 +812,8 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
-        let docker = self.client().await?;
-        let c = docker
-            .inspect_container(id, None)
+        self.get_json(&format!("/containers/{}/json", raw::path_segment(id)))
             .await
-            .map_err(|e| self.err(e))?;
-        serde_json::to_value(&c).map_err(|e| EngineError::Api {
-            status: 0,
-            message: format!("the inspect answer of container {id} cannot be encoded: {e}"),
-        })
     }
 }
 
@@ -856,6 +945,46 @@ mod tests {
         );
         let e = map_error(BollardError::SocketNotFoundError("/nowhere.sock".into()), &ep);
         assert!(matches!(e, EngineError::Unreachable(m) if m.contains("/nowhere.sock")));
+    }
+
+    #[test]
+    fn podman_events_read_like_docker_ones() {
+        let event = |action: &str| -> Option<ContainerEvent> {
+            container_event(
+                serde_json::from_value(json!({
+                    "Type": "container", "Action": action,
+                    "Actor": {"ID": "abc", "Attributes": {"containerExitCode": "0", "exitCode": "3",
+                        "podId": "", "image": "docker.io/library/i:1", "name": "n", "k": "v"}},
+                    "time": 1, "timeNano": 5_i64
+                }))
+                .unwrap(),
+            )
+        };
+        let die = event("die").unwrap();
+        assert_eq!(die.kind, ContainerEventKind::Die { exit_code: Some(3) });
+        assert_eq!(die.labels, HashMap::from([("k".to_string(), "v".to_string())]));
+        assert_eq!(event("remove").unwrap().kind, ContainerEventKind::Destroy);
+        for other in ["create", "init", "cleanup", "attach"] {
+            assert_eq!(event(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn podman_image_names_read_like_docker_ones() {
+        assert_eq!(familiar_image_name("docker.io/library/img:1"), "img:1");
+        assert_eq!(familiar_image_name("docker.io/team/img:1"), "team/img:1");
+        assert_eq!(familiar_image_name("localhost/img:1"), "localhost/img:1");
+        assert_eq!(familiar_image_name("reg:5000/a/img"), "reg:5000/a/img");
+    }
+
+    #[test]
+    fn podman_name_conflicts_are_conflicts() {
+        let ep = Endpoint::Unix("/p.sock".into());
+        let taken = BollardError::DockerResponseServerError {
+            status_code: 500,
+            message: "container create: creating container storage: the container name \"c\" is already in use by 3f2".into(),
+        };
+        assert!(matches!(map_error(taken, &ep), EngineError::Conflict(_)));
     }
 
     #[test]

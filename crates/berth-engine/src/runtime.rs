@@ -23,6 +23,14 @@ pub enum EngineError {
     /// The engine speaks an API older than berth supports.
     #[error("engine API version {found} is older than the minimum {minimum}")]
     TooOld { found: String, minimum: String },
+    /// The engine cannot keep something the plan asks for; berth refuses rather than let it
+    /// start a container that differs from the plan (see [`crate::dialect`]).
+    #[error("{engine} cannot keep {what}: {why}")]
+    Unsupported {
+        engine: String,
+        what: String,
+        why: String,
+    },
     /// Any other answer from the engine.
     #[error("engine error {status}: {message}")]
     Api { status: u16, message: String },
