@@ -4,7 +4,7 @@
 
 use crate::args::Role;
 use crate::pyval::{self, Map};
-use crate::sdk_kwargs::RESERVED_DOCKER_KWARGS;
+use crate::sdk_kwargs;
 use crate::{
     Error, Result, DEFAULT_ENGINE_OUTAGE_LIMIT_SECS, DEFAULT_ENGINE_TIMEOUT_SECS, DEFAULT_NETWORK,
     DEFAULT_PYTHON_PATH, DEFAULT_START_TIMEOUT_SECS,
@@ -197,19 +197,7 @@ impl SiteConfig {
         };
 
         cfg.default_job_container_kwargs = optional_map(args, "default_job_container_kwargs")?;
-        let mut reserved: Vec<&str> = cfg
-            .default_job_container_kwargs
-            .keys()
-            .map(String::as_str)
-            .filter(|k| RESERVED_DOCKER_KWARGS.contains(k))
-            .collect();
-        if !reserved.is_empty() {
-            reserved.sort_unstable();
-            return Err(Error::invalid(format!(
-                "default_job_container_kwargs must not contain reserved keys: {reserved:?}"
-            ))
-            .with_hint("the launcher sets volumes, mounts, network, environment, command, name, user, working_dir, image itself"));
-        }
+        sdk_kwargs::refuse_reserved(&cfg.default_job_container_kwargs, "default_job_container_kwargs")?;
 
         cfg.default_job_env = optional_map(args, "default_job_env")?;
         for (name, value) in &cfg.default_job_env {
@@ -475,12 +463,18 @@ mod tests {
     // C042
     #[test]
     fn reserved_container_kwargs_are_refused() {
-        for key in RESERVED_DOCKER_KWARGS {
+        for key in sdk_kwargs::RESERVED_DOCKER_KWARGS {
             let e = SiteConfig::from_args(&args(json!({"default_job_container_kwargs": {key: 1}})), None)
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Invalid);
             assert!(e.message().contains("reserved"), "{key}: {e}");
-            assert!(e.message().contains(key));
+            // Listed as upstream's Python list is printed.
+            assert!(e.message().ends_with(&format!("['{key}']")), "{key}: {e}");
+            // The hint names every reserved key, so it cannot fall behind the list.
+            let hint = e.hint().expect("a hint");
+            for reserved in sdk_kwargs::RESERVED_DOCKER_KWARGS {
+                assert!(hint.contains(reserved), "hint lacks {reserved}: {hint}");
+            }
         }
     }
 

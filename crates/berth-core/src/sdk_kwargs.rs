@@ -145,6 +145,41 @@ pub fn is_reserved_kwarg(key: &str) -> bool {
     RESERVED_DOCKER_KWARGS.contains(&key)
 }
 
+/// The keys of `kwargs` that the Docker SDK's `containers.run` does not know (reserved keys
+/// are known), in input order.
+pub fn unknown_keys(kwargs: &Map) -> Vec<&str> {
+    kwargs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !is_known_run_kwarg(k))
+        .collect()
+}
+
+/// Refuses launcher-owned keys in site-level container options (`source` names them, e.g.
+/// `default_job_container_kwargs`): Invalid "<source> must not contain reserved keys:
+/// ['a', 'b']" (sorted, as upstream words it), with the whole reserved list as the hint.
+/// Study files word the same rule their own way (see `study::v2`).
+pub fn refuse_reserved(kwargs: &Map, source: &str) -> Result<()> {
+    let mut reserved: Vec<&str> = kwargs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| is_reserved_kwarg(k))
+        .collect();
+    if reserved.is_empty() {
+        return Ok(());
+    }
+    reserved.sort_unstable();
+    let listed: Vec<String> = reserved.iter().map(|k| format!("'{k}'")).collect();
+    Err(Error::invalid(format!(
+        "{source} must not contain reserved keys: [{}]",
+        listed.join(", ")
+    ))
+    .with_hint(format!(
+        "the launcher sets these itself; remove them (reserved: {})",
+        RESERVED_DOCKER_KWARGS.join(", ")
+    )))
+}
+
 /// Engine API container-create fields produced from Docker SDK `containers.run` kwargs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineFields {
@@ -166,28 +201,8 @@ pub struct EngineFields {
 /// Does not merge layers, and does not check API-version requirements the SDK checks
 /// against the connected engine (`device_requests` needs 1.40, `platform` 1.41).
 pub fn translate(kwargs: &Map, source: &str) -> Result<EngineFields> {
-    let mut reserved: Vec<&str> = kwargs
-        .keys()
-        .map(String::as_str)
-        .filter(|k| is_reserved_kwarg(k))
-        .collect();
-    if !reserved.is_empty() {
-        reserved.sort_unstable();
-        let listed: Vec<String> = reserved.iter().map(|k| format!("'{k}'")).collect();
-        return Err(Error::invalid(format!(
-            "{source} must not contain reserved keys: [{}]",
-            listed.join(", ")
-        ))
-        .with_hint(format!(
-            "the launcher sets these itself; remove them (reserved: {})",
-            RESERVED_DOCKER_KWARGS.join(", ")
-        )));
-    }
-    let unknown: Vec<&str> = kwargs
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !is_known_run_kwarg(k))
-        .collect();
+    refuse_reserved(kwargs, source)?;
+    let unknown = unknown_keys(kwargs);
     if !unknown.is_empty() {
         return Err(unknown_keys_error(&unknown, source));
     }

@@ -22,7 +22,7 @@ pub use yaml::MAX_STUDY_FILE_BYTES;
 
 use crate::error::{Error, Result};
 use crate::pyval::Map;
-use crate::sdk_kwargs::is_known_run_kwarg;
+use crate::sdk_kwargs;
 use std::io::ErrorKind as IoErrorKind;
 use std::path::Path;
 
@@ -95,6 +95,26 @@ const COMBINED_HINT: &str =
 const SDK_KWARGS_HINT: &str =
     "use the keyword names of the Python Docker SDK's containers.run (for example shm_size, ipc_mode)";
 
+/// The rule that a site uses one study file, never both: Refused "cannot be combined" when
+/// the runtime file and the legacy study data file both exist under `parent_root`. A file
+/// that cannot be looked at is an error too.
+pub fn refuse_both_study_files(parent_root: &Path) -> Result<()> {
+    let runtime_path = parent_root.join(STUDY_RUNTIME_FILE);
+    let legacy_path = parent_root.join(STUDY_DATA_FILE);
+    if site_file_exists(&runtime_path, "study runtime file")?
+        && site_file_exists(&legacy_path, "study data file")?
+    {
+        return Err(Error::refused(format!(
+            "study runtime file '{}' cannot be combined with the legacy study data file '{}'; \
+             use one of them",
+            runtime_path.display(),
+            legacy_path.display()
+        ))
+        .with_hint(COMBINED_HINT));
+    }
+    Ok(())
+}
+
 /// Study runtime discovery for a Docker launch (spec §7.1), reading from `parent_root`.
 ///
 /// - No v2 file: `Ok(None)`; the caller then mounts v1 data with [`load_v1_mounts`].
@@ -115,24 +135,10 @@ pub fn load_runtime_for_launch(
     if !site_file_exists(&runtime_path, "study runtime file")? {
         return Ok(None);
     }
-    let legacy_path = parent_root.join(STUDY_DATA_FILE);
-    if site_file_exists(&legacy_path, "study data file")? {
-        return Err(Error::refused(format!(
-            "study runtime file '{}' cannot be combined with the legacy study data file '{}'; \
-             use one of them",
-            runtime_path.display(),
-            legacy_path.display()
-        ))
-        .with_hint(COMBINED_HINT));
-    }
+    refuse_both_study_files(parent_root)?;
     let config = load_study_runtime_file(&runtime_path, LauncherMode::Docker, warnings)?;
     let runtime = config.resolve(study, warnings);
-    let mut unknown: Vec<&str> = runtime
-        .docker_kwargs
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !is_known_run_kwarg(k))
-        .collect();
+    let mut unknown = sdk_kwargs::unknown_keys(&runtime.docker_kwargs);
     if !unknown.is_empty() {
         unknown.sort_unstable();
         return Err(Error::refused(format!(

@@ -723,12 +723,7 @@ fn check_container_options(list: &mut Checklist, site: Option<&Site>, studies: O
             continue;
         }
         let source = format!("studies.{name}.docker_kwargs");
-        let mut unknown: Vec<&str> = s
-            .docker_kwargs
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !sdk_kwargs::is_known_run_kwarg(k))
-            .collect();
+        let mut unknown = sdk_kwargs::unknown_keys(&s.docker_kwargs);
         unknown.sort_unstable();
         let result = if unknown.is_empty() {
             sdk_kwargs::translate(&s.docker_kwargs, &source).map(|_| ())
