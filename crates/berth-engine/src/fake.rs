@@ -135,6 +135,8 @@ struct State {
     unreachable: bool,
     /// Every request waits (accepted, never answered) while set.
     hung: bool,
+    /// Every request is answered this late.
+    latency: Duration,
     events_refused: bool,
     events_held: bool,
     held: VecDeque<ContainerEvent>,
@@ -306,6 +308,10 @@ impl FakeRuntime {
 
     /// [`Self::begin`], after waiting while the engine is hung.
     async fn enter(&self, method: Method, target: &str) -> EngineResult<()> {
+        let latency = self.lock().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         loop {
             let released = self.changed.notified();
             if !self.lock().hung {
@@ -353,6 +359,11 @@ impl FakeRuntime {
     pub fn set_hung(&self, hung: bool) {
         self.lock().hung = hung;
         self.touched();
+    }
+
+    /// Every request (streams aside) is answered `latency` late: a slow engine.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
     }
 
     /// A container that exists before the test starts (a leftover of an earlier run).

@@ -63,6 +63,27 @@ fn engine_failure(job_id: &str, e: &EngineError, context: impl std::fmt::Display
     }
 }
 
+/// `fut` until `deadline` (none: no limit). Past it, the launch is refused; dropping the
+/// launch's future stops a container it already created ([`TerminateOnDrop`]).
+async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    budget: Option<std::time::Duration>,
+    job_id: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(deadline) = deadline else {
+        return fut.await;
+    };
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::refused(format!(
+            "the launch of job {job_id} did not finish within {:?} (the site's timeout plus engine_timeout)",
+            budget.unwrap_or_default()
+        ))
+        .with_hint("check the engine (berth doctor); a container the launch created is stopped, or cleared by the next launch of the job")),
+    }
+}
+
 fn label(plan: &ContainerPlan, key: &str) -> Option<String> {
     plan.create.get("Labels")?.get(key)?.as_str().map(str::to_string)
 }
@@ -213,8 +234,25 @@ impl Launcher {
                 labels::SITE
             )));
         }
-        self.check_engine(true).await?;
+        // The whole launch (the recovery at start aside) within the site's timeout plus one
+        // request deadline; every request has its own deadline as well.
+        let budget = settings
+            .start_timeout
+            .map(|t| t.saturating_add(settings.engine_timeout));
+        let mut deadline = budget.map(|b| tokio::time::Instant::now() + b);
+        within(deadline, budget, &job_id, self.check_engine(true)).await?;
+        let recovering = tokio::time::Instant::now();
         self.recover_once_at_start().await;
+        if let Some(d) = deadline.as_mut() {
+            *d += recovering.elapsed();
+        }
+        within(deadline, budget, &job_id, self.create_and_start(plan)).await
+    }
+
+    /// [`Self::launch`] once the engine is checked: image, create, start, wait for running.
+    async fn create_and_start(&self, plan: ContainerPlan) -> Result<JobHandle> {
+        let settings = &self.shared.settings;
+        let job_id = plan.job_id.clone();
         watcher::ensure_started(&self.shared);
         self.ensure_image(&plan).await?;
 

@@ -387,3 +387,45 @@ async fn an_unwritable_store_keeps_the_container_and_recovery_records_it_later()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_launch_never_takes_longer_than_the_site_timeout_plus_one_deadline() {
+    let s = Site::new();
+    // Every request 150 ms late (under the 200 ms request deadline), and the container
+    // never reaches `running`: the requests of the launch add up past the budget.
+    s.fake.on_start(
+        &format!("{SITE}-job-1"),
+        berth_engine::fake::StartBehavior::StayCreated,
+    );
+    s.fake.set_latency(Duration::from_millis(150));
+    let t = Instant::now();
+    let result = s.launcher.launch(plan("job-1")).await;
+    let took = t.elapsed();
+    let budget = Duration::from_millis(700);
+    assert!(took < budget + Duration::from_millis(300), "launch took {took:?}");
+    s.fake.set_latency(Duration::ZERO);
+    // Ping, network, image, create and start alone take 750 ms here.
+    let e = result.expect_err("a launch past its budget");
+    assert!(e.message().contains("did not finish within 700ms"), "{e}");
+    // The container it created ends stopped, recorded ABORTED and removed.
+    let launches = s.store.inner.launches();
+    assert_eq!(launches.len(), 1);
+    let id = Some(launches[0].container_id.clone());
+    let t = Instant::now();
+    loop {
+        let recorded = id
+            .as_ref()
+            .and_then(|id| s.store.outcome(id).unwrap())
+            .map(|o| o.return_code);
+        let gone = id.as_ref().map(|id| s.fake.status(id)) == Some(Some(FakeStatus::Removed));
+        if recorded == Some(JobReturnCode::Aborted) && gone {
+            break;
+        }
+        assert!(
+            t.elapsed() < HANG,
+            "recorded {recorded:?}, removed {gone}, id {id:?}, status {:?}, took {took:?}",
+            id.as_ref().map(|i| s.fake.status(i))
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
