@@ -10,7 +10,6 @@
 
 mod common;
 
-use berth_core::config::OrphanPolicy;
 use berth_core::JobReturnCode;
 use berth_engine::ContainerRuntime;
 use berth_launcher::{JobHandle, Launcher};
@@ -43,10 +42,7 @@ impl RestartSite {
     }
 
     async fn launch(&self, job_id: &str, script: &str) -> JobHandle {
-        let plan = self.site.plan(job_id, script);
-        step(&format!("launch {job_id}"), self.launcher.launch(plan))
-            .await
-            .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()))
+        common::launch(&self.launcher, &self.site, job_id, script).await
     }
 
     /// No container left, every launch with its outcome, and a recovery by another process
@@ -57,23 +53,7 @@ impl RestartSite {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.site.assert_no_containers().await;
-        for l in self.store.launches() {
-            assert!(
-                self.store.outcome(&l.container_id).unwrap().is_some(),
-                "launch of {} has no outcome",
-                l.job_id
-            );
-        }
-        let other = Launcher::new(
-            Arc::new(self.site.rt.clone()),
-            self.site.settings(),
-            self.store.clone(),
-        );
-        let report = step("recover", other.recover(OrphanPolicy::Report))
-            .await
-            .expect("recover");
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert!(report.jobs.is_empty(), "{}", report.summary());
+        common::assert_every_launch_has_its_outcome(&self.site, &self.store).await;
     }
 }
 

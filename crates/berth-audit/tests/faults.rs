@@ -69,10 +69,7 @@ impl FaultSite {
     }
 
     async fn launch(&self, job_id: &str, script: &str) -> JobHandle {
-        let plan = self.site.plan(job_id, script);
-        step(&format!("launch {job_id}"), self.launcher.launch(plan))
-            .await
-            .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()))
+        common::launch(&self.launcher, &self.site, job_id, script).await
     }
 
     /// Waits for the job (and its container's removal) and checks its state, exit code and
@@ -356,29 +353,7 @@ impl FaultSite {
     /// Every launch recorded has its outcome, and recovery by another process finds
     /// nothing to fix.
     async fn assert_every_launch_has_its_outcome(&self) {
-        let launches = self.store.launches();
-        let outcomes = self.store.outcomes();
-        for l in &launches {
-            assert!(
-                outcomes.iter().any(|o| o.container_id == l.container_id),
-                "launch of {} has no outcome",
-                l.job_id
-            );
-        }
-        let other = Launcher::new(
-            Arc::new(self.site.rt.clone()),
-            self.site.settings(),
-            self.store.clone(),
-        );
-        let report = step("recover", other.recover(berth_core::config::OrphanPolicy::Report))
-            .await
-            .expect("recover");
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert!(
-            report.jobs.is_empty(),
-            "recovery found work: {}",
-            report.summary()
-        );
+        common::assert_every_launch_has_its_outcome(&self.site, &self.store).await;
     }
 }
 

@@ -5,9 +5,7 @@
 //! auto-remove (outcomes are recorded before berth removes a container). Where berth
 //! differs from upstream, the test says so.
 
-use berth_core::args::Role;
-use berth_core::plan::ContainerPlan;
-use berth_core::{labels, DockerStatus, ErrorKind, JobReturnCode};
+use berth_core::{DockerStatus, ErrorKind, JobReturnCode};
 use berth_engine::fake::{FakeRuntime, FakeStatus, Method, StartBehavior};
 use berth_engine::{ContainerEventKind, EngineError};
 use berth_launcher::{BlockingLauncher, JobHandle, Launcher, LauncherSettings};
@@ -17,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SITE: &str = "site-1";
-const IMAGE: &str = "nvflare/nvflare:test";
-const NET: &str = "nvflare-network";
+mod common;
+
+use common::{name, plan, site_labels, IMAGE, NET, SITE};
 
 fn settings() -> LauncherSettings {
     let mut s = LauncherSettings::new(SITE);
@@ -30,44 +28,6 @@ fn settings() -> LauncherSettings {
     // Long: tests must not pass thanks to the safety net unless they ask for it.
     s.settle_check_interval = Duration::from_secs(60);
     s
-}
-
-fn site_labels(job: &str) -> HashMap<String, String> {
-    [
-        (labels::MANAGED, "true"),
-        (labels::SITE, SITE),
-        (labels::ROLE, "client"),
-        (labels::JOB_ID, job),
-        (labels::WORKSPACE, "/ws"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn name(job: &str) -> String {
-    format!("{SITE}-{job}")
-}
-
-/// A plan as the core builder would make it, by hand.
-fn plan(job: &str) -> ContainerPlan {
-    ContainerPlan {
-        name: name(job),
-        job_id: job.to_string(),
-        site: SITE.to_string(),
-        role: Role::Client,
-        image: IMAGE.to_string(),
-        create: serde_json::json!({
-            "Image": IMAGE,
-            "Cmd": ["/usr/local/bin/python", "-u", "-m", "nvflare.private.fed.app.client.worker_process"],
-            "Labels": site_labels(job),
-            "HostConfig": {"AutoRemove": false, "NetworkMode": NET},
-        }),
-        platform: None,
-        host_job_dir: format!("/ws/{job}"),
-        parent_job_dir: format!("/ws/{job}").into(),
-        warnings: vec![],
-    }
 }
 
 /// A store that notes where in the engine's request log each outcome was recorded, and

@@ -4,22 +4,19 @@
 //!
 //! Time bounds here are generous upper bounds that show "it did not hang".
 
-use berth_core::args::Role;
 use berth_core::config::OrphanPolicy;
-use berth_core::plan::ContainerPlan;
-use berth_core::{labels, JobReturnCode};
+use berth_core::JobReturnCode;
 use berth_engine::fake::{FakeRuntime, FakeStatus, Method};
 use berth_engine::EngineError;
 use berth_launcher::{JobHandle, Launcher, LauncherSettings, RecoveryAction};
 use berth_store::{JobOutcome, LaunchRecord, MemoryStore, ObservedBy, OutcomeStore, StoreError};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SITE: &str = "site-1";
-const IMAGE: &str = "nvflare/nvflare:test";
-const NET: &str = "nvflare-network";
+mod common;
+
+use common::{name, plan, IMAGE, NET, SITE};
 /// The engine deadline of these tests.
 const DEADLINE: Duration = Duration::from_millis(200);
 /// "Did not hang": far above any bound the tests show.
@@ -35,36 +32,6 @@ fn settings() -> LauncherSettings {
     s.reconnect_backoff_max = Duration::from_millis(50);
     s.settle_check_interval = Duration::from_secs(60);
     s
-}
-
-fn plan(job: &str) -> ContainerPlan {
-    let labels: HashMap<String, String> = [
-        (labels::MANAGED, "true"),
-        (labels::SITE, SITE),
-        (labels::ROLE, "client"),
-        (labels::JOB_ID, job),
-        (labels::WORKSPACE, "/ws"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    ContainerPlan {
-        name: format!("{SITE}-{job}"),
-        job_id: job.to_string(),
-        site: SITE.to_string(),
-        role: Role::Client,
-        image: IMAGE.to_string(),
-        create: serde_json::json!({
-            "Image": IMAGE,
-            "Cmd": ["/usr/local/bin/python"],
-            "Labels": labels,
-            "HostConfig": {"AutoRemove": false, "NetworkMode": NET},
-        }),
-        platform: None,
-        host_job_dir: format!("/ws/{job}"),
-        parent_job_dir: format!("/ws/{job}").into(),
-        warnings: vec![],
-    }
 }
 
 /// A store whose outcome writes can be made to fail (a full disk, a locked file).
@@ -127,6 +94,12 @@ impl Site {
         self.launcher.launch(plan(job)).await.expect("launch")
     }
 
+    /// The engine cannot be reached from now on, and the event stream is gone.
+    fn go_dark(&self) {
+        self.fake.set_unreachable(true);
+        self.fake.cut_events();
+    }
+
     fn stored(&self, h: &JobHandle) -> Option<JobOutcome> {
         self.store.outcome(h.container_id()).unwrap()
     }
@@ -173,15 +146,14 @@ async fn a_hung_engine_mid_create_leaves_nothing_untracked() {
     assert!(err.message().contains("did not answer"), "{}", err.message());
     s.fake.set_hung(false);
     // The create never reached the fake (held before it), so no container exists.
-    assert!(s.fake.id_of(&format!("{SITE}-job-1")).is_none());
+    assert!(s.fake.id_of(&name("job-1")).is_none());
 }
 
 #[tokio::test]
 async fn poll_keeps_saying_running_through_an_outage_and_records_nothing() {
     let s = Site::new();
     let h = s.launch("job-1").await;
-    s.fake.set_unreachable(true);
-    s.fake.cut_events();
+    s.go_dark();
     for _ in 0..5 {
         assert_eq!(h.poll().await, JobReturnCode::Unknown);
         let e = h.try_poll().await.unwrap_err();
@@ -210,8 +182,7 @@ async fn poll_keeps_saying_running_through_an_outage_and_records_nothing() {
 async fn wait_rides_out_an_outage_and_reports_the_real_end() {
     let s = Site::new();
     let h = s.launch("job-1").await;
-    s.fake.set_unreachable(true);
-    s.fake.cut_events();
+    s.go_dark();
     let waiter = tokio::spawn({
         let h = h.clone();
         async move { h.wait().await }
@@ -230,8 +201,7 @@ async fn wait_rides_out_an_outage_and_reports_the_real_end() {
 async fn a_bounded_wait_gives_up_with_the_engine_error_after_the_outage_limit() {
     let s = Site::new();
     let h = s.launch("job-1").await;
-    s.fake.set_unreachable(true);
-    s.fake.cut_events();
+    s.go_dark();
     let t = Instant::now();
     let e = tokio::time::timeout(HANG, h.wait_through_outage())
         .await
@@ -252,8 +222,7 @@ async fn a_bounded_wait_gives_up_with_the_engine_error_after_the_outage_limit() 
 async fn a_short_outage_does_not_end_a_bounded_wait() {
     let s = Site::new();
     let h = s.launch("job-1").await;
-    s.fake.set_unreachable(true);
-    s.fake.cut_events();
+    s.go_dark();
     let waiter = tokio::spawn({
         let h = h.clone();
         async move { h.wait_through_outage().await }
@@ -393,10 +362,8 @@ async fn a_launch_never_takes_longer_than_the_site_timeout_plus_one_deadline() {
     let s = Site::new();
     // Every request 150 ms late (under the 200 ms request deadline), and the container
     // never reaches `running`: the requests of the launch add up past the budget.
-    s.fake.on_start(
-        &format!("{SITE}-job-1"),
-        berth_engine::fake::StartBehavior::StayCreated,
-    );
+    s.fake
+        .on_start(&name("job-1"), berth_engine::fake::StartBehavior::StayCreated);
     s.fake.set_latency(Duration::from_millis(150));
     let t = Instant::now();
     let result = s.launcher.launch(plan("job-1")).await;

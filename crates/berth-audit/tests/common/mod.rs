@@ -13,9 +13,11 @@ pub mod proxy;
 use berth_audit::SitePolicy;
 use berth_core::plan::ContainerPlan;
 use berth_engine::docker::DockerRuntime;
-use berth_launcher::LauncherSettings;
+use berth_launcher::{JobHandle, Launcher, LauncherSettings};
+use berth_store::{MemoryStore, OutcomeStore};
 use berth_testkit::LiveSite;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Deadline for one engine step on a loaded 2-core machine.
@@ -80,4 +82,34 @@ impl TestSite {
         self.live
             .plan(&self.job_meta(job_id, &self.image), &args, JOB_UID, JOB_GID)
     }
+}
+
+/// Launches `job_id` running `script` on `site` through `launcher`; a failure panics.
+pub async fn launch(launcher: &Launcher, site: &TestSite, job_id: &str, script: &str) -> JobHandle {
+    let plan = site.plan(job_id, script);
+    step(&format!("launch {job_id}"), launcher.launch(plan))
+        .await
+        .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()))
+}
+
+/// Every launch in `store` has its outcome, and a recovery by another process (over the
+/// direct connection) finds nothing to do.
+pub async fn assert_every_launch_has_its_outcome(site: &TestSite, store: &Arc<MemoryStore>) {
+    for l in store.launches() {
+        assert!(
+            store.outcome(&l.container_id).expect("read store").is_some(),
+            "launch of {} has no outcome",
+            l.job_id
+        );
+    }
+    let other = Launcher::new(Arc::new(site.rt.clone()), site.settings(), store.clone());
+    let report = step("recover", other.recover(berth_core::config::OrphanPolicy::Report))
+        .await
+        .expect("recover");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.jobs.is_empty(),
+        "recovery found work: {}",
+        report.summary()
+    );
 }
