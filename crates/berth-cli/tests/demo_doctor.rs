@@ -9,21 +9,14 @@
 use berth_engine::docker::DockerRuntime;
 #[cfg(feature = "demo")]
 use berth_engine::{ContainerRuntime, LabelFilter};
+#[cfg(feature = "demo")]
+use berth_testkit::block_on;
 use berth_testkit::{engine_or_skip, unique_name, Cleanup};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-#[cfg(feature = "demo")]
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(fut)
-}
 
 fn berth(args: &[&str]) -> Command {
     let mut cmd = Command::new(BERTH);
@@ -61,12 +54,58 @@ fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) 
     }
 }
 
+/// One `berth demo` run on a unique network name, image tag and a work dir that does not
+/// exist yet (under a temp dir removed at the end). The network and image are registered
+/// for removal before the binary runs, the demo's containers right after it.
 #[cfg(feature = "demo")]
-/// A demo work dir that does not exist yet, under a temp dir removed at the end.
-fn demo_workdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("a temp dir");
-    let root = tmp.path().canonicalize().expect("a real path").join("site");
-    (tmp, root)
+struct DemoRun {
+    _cleanup: Cleanup,
+    _tmp: tempfile::TempDir,
+    network: String,
+    image: String,
+    workdir: PathBuf,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+#[cfg(feature = "demo")]
+impl DemoRun {
+    /// `berth demo <flags> --network .. --image-tag .. --workdir ..`.
+    fn new(rt: &DockerRuntime, flags: &[&str]) -> Self {
+        let cleanup = Cleanup::new(rt);
+        let network = cleanup.network(&unique_name("net"));
+        let image = cleanup.image(&format!("{}:latest", unique_name("img")));
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let workdir = tmp.path().canonicalize().expect("a real path").join("site");
+        let workdir_arg = workdir.display().to_string();
+        let mut args = vec!["demo"];
+        args.extend_from_slice(flags);
+        args.extend([
+            "--network",
+            &network,
+            "--image-tag",
+            &image,
+            "--workdir",
+            &workdir_arg,
+        ]);
+        let (code, stdout, stderr) = run(&mut berth(&args));
+        register_containers(rt, &cleanup, &workdir.join("workspace"));
+        Self {
+            _cleanup: cleanup,
+            _tmp: tmp,
+            network,
+            image,
+            workdir,
+            code,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn assert_succeeded(&self) {
+        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+    }
 }
 
 #[cfg(feature = "demo")]
@@ -81,24 +120,11 @@ fn job<'a>(summary: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
     let Some(rt) = engine_or_skip() else { return };
-    let cleanup = Cleanup::new(&rt);
-    let network = cleanup.network(&unique_name("net"));
-    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
-    let (_tmp, workdir) = demo_workdir();
+    let demo = DemoRun::new(&rt, &["--json"]);
+    let (network, image, stdout) = (demo.network.clone(), demo.image.clone(), demo.stdout.clone());
+    let workdir = demo.workdir.clone();
     let workdir_arg = workdir.display().to_string();
-
-    let (code, stdout, stderr) = run(&mut berth(&[
-        "demo",
-        "--json",
-        "--network",
-        &network,
-        "--image-tag",
-        &image,
-        "--workdir",
-        &workdir_arg,
-    ]));
-    register_containers(&rt, &cleanup, &workdir.join("workspace"));
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    demo.assert_succeeded();
     let summary: Value = serde_json::from_str(&stdout).expect("one JSON summary");
     assert_eq!(summary["ok"], true, "{summary:#}");
 
@@ -151,26 +177,10 @@ fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
 #[test]
 fn doctor_passes_on_the_demo_workspace_it_kept() {
     let Some(rt) = engine_or_skip() else { return };
-    let cleanup = Cleanup::new(&rt);
-    let network = cleanup.network(&unique_name("net"));
-    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
-    let (_tmp, workdir) = demo_workdir();
-    let workdir_arg = workdir.display().to_string();
-
-    let (code, stdout, stderr) = run(&mut berth(&[
-        "demo",
-        "-q",
-        "--keep",
-        "--network",
-        &network,
-        "--image-tag",
-        &image,
-        "--workdir",
-        &workdir_arg,
-    ]));
-    let workspace = workdir.join("workspace");
-    register_containers(&rt, &cleanup, &workspace);
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let demo = DemoRun::new(&rt, &["-q", "--keep"]);
+    let (network, image, stdout) = (demo.network.clone(), demo.image.clone(), demo.stdout.clone());
+    let workspace = demo.workdir.join("workspace");
+    demo.assert_succeeded();
     assert!(stdout.contains("All 4 jobs ended as expected."), "{stdout}");
     assert!(stdout.contains("berth doctor --config"), "{stdout}");
     // --keep keeps the outputs and what the demo created.

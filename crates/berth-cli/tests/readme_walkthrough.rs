@@ -10,7 +10,7 @@
 //! not exist before it started.
 
 use berth_engine::ContainerRuntime;
-use berth_testkit::{engine_or_skip, Cleanup};
+use berth_testkit::{block_on, engine_or_skip, Cleanup};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,14 +67,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
-}
-
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(fut)
 }
 
 /// Holds an exclusive lock on [`LOCK`] while alive.

@@ -77,6 +77,16 @@ fn check_engine() -> Result<DockerRuntime, String> {
     DockerRuntime::connect(&rt.endpoint()).map_err(|e| e.to_string())
 }
 
+/// Runs `fut` to completion on a fresh current-thread runtime, for sync tests that call the
+/// engine now and then (not inside another runtime).
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(fut)
+}
+
 /// `berth-test-<pid>-<counter>-<random>`, with `kind` appended (`-c`, `-net`, ...) when not
 /// empty. Lower case, valid as a container, network or image repository name.
 pub fn unique_name(kind: &str) -> String {

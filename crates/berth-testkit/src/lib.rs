@@ -19,7 +19,7 @@ mod json;
 mod site;
 
 #[cfg(feature = "live")]
-pub use engine::{engine_or_skip, skip, unique_name, Cleanup, REQUIRE_ENV, TEST_PREFIX};
+pub use engine::{block_on, engine_or_skip, skip, unique_name, Cleanup, REQUIRE_ENV, TEST_PREFIX};
 pub use json::obj;
 #[cfg(feature = "live")]
 pub use site::{LiveSite, CLIENT_MODULE};
