@@ -157,8 +157,10 @@ impl StoreError {
     }
 }
 
-/// Where the launcher records launches and outcomes. Implementations must make a write
-/// durable before returning, and must be safe to use from several processes at once.
+/// Where the launcher records launches and outcomes. Implementations must make an outcome
+/// durable before returning (a launch record may wait for the next durable write: the
+/// container's labels let recovery rebuild it), and must be safe to use from several
+/// processes at once. Calls block; the launcher makes them off its async threads.
 pub trait OutcomeStore: Send + Sync {
     fn record_launch(&self, launch: &LaunchRecord) -> Result<(), StoreError>;
     /// Record the outcome of a launch. The first outcome for a container wins; later ones

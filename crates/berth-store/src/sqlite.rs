@@ -13,7 +13,10 @@
 //!   across processes on the same host.
 //! - `synchronous=FULL`: every commit is flushed to disk (fsync of the WAL) before the call
 //!   returns, so an outcome that [`OutcomeStore::record_outcome`] returned survives a crash of
-//!   berth or of the machine, and the launcher may then remove the container.
+//!   berth or of the machine, and the launcher may then remove the container. The one
+//!   exception is a launch record ([`OutcomeStore::record_launch`]), committed without the
+//!   flush: the container's labels hold everything it says, so `recover` rebuilds a lost one,
+//!   and the next fully synced commit (an outcome) flushes it too.
 //! - A busy timeout ([`StoreOptions::busy_timeout`], 30 s by default): when several CLI
 //!   processes or launchers of one site write at once, each waits its turn instead of failing.
 //!   Writes are single short transactions, so the wait is milliseconds in practice.
@@ -313,16 +316,20 @@ pub struct PruneReport {
 impl OutcomeStore for SqliteStore {
     /// Record a launch. Recording the same container again is a no-op (recovery may
     /// re-record a launch it learned from labels).
+    ///
+    /// Committed without waiting for the disk (`synchronous=NORMAL` for this one commit):
+    /// a launch record that a crash loses is rebuilt by `recover` from the container's
+    /// labels, and the next outcome commit (`FULL`) flushes it along with the outcome.
     fn record_launch(&self, launch: &LaunchRecord) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.prepare_cached(
-            "INSERT INTO launches (container_id, job_id, site, role, container_name, image,
-                                   plan_digest, workspace, launched_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (container_id) DO NOTHING",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute((
+        let insert = |conn: &Connection| -> rusqlite::Result<()> {
+            conn.prepare_cached(
+                "INSERT INTO launches (container_id, job_id, site, role, container_name, image,
+                                       plan_digest, workspace, launched_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (container_id) DO NOTHING",
+            )?
+            .execute((
                 &launch.container_id,
                 &launch.job_id,
                 &launch.site,
@@ -333,9 +340,16 @@ impl OutcomeStore for SqliteStore {
                 &launch.workspace,
                 launch.launched_at_ms,
             ))
-        })
-        .map(drop)
-        .map_err(|e| self.db_error("recording a launch", e))
+            .map(drop)
+        };
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.db_error("recording a launch", e))?;
+        let inserted = insert(&conn);
+        // Every other commit stays fully synced, whatever the insert did.
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
+        inserted
+            .and(restored)
+            .map_err(|e| self.db_error("recording a launch", e))
     }
 
     fn record_outcome(&self, outcome: &JobOutcome) -> Result<JobOutcome, StoreError> {
@@ -603,5 +617,49 @@ fn io_error(path: &Path, doing: &str, e: &io::Error) -> StoreError {
     StoreError::Io {
         path: path.display().to_string(),
         message: format!("{doing}: {e}{hint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store
+            .lock()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("read synchronous")
+    }
+
+    /// A launch record is committed without the flush; every other commit keeps
+    /// `synchronous=FULL` (2), also after a launch insert that failed.
+    #[test]
+    fn only_launch_records_skip_the_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = SqliteStore::open(&dir.path().join("state.db")).expect("open");
+        assert_eq!(synchronous(&store), 2);
+        let launch = LaunchRecord {
+            job_id: "job-1".into(),
+            site: "site-1".into(),
+            role: Role::Client,
+            container_id: "c1".into(),
+            container_name: "site-1-job-1".into(),
+            image: "img".into(),
+            plan_digest: String::new(),
+            workspace: "/ws".into(),
+            launched_at_ms: 1,
+        };
+        store.record_launch(&launch).expect("record launch");
+        assert_eq!(synchronous(&store), 2);
+        assert_eq!(
+            store.launch_record("c1").expect("read").map(|l| l.job_id),
+            Some("job-1".into())
+        );
+        store
+            .lock()
+            .execute_batch("DROP TABLE launches")
+            .expect("drop table");
+        assert!(store.record_launch(&launch).is_err());
+        assert_eq!(synchronous(&store), 2);
     }
 }
