@@ -326,6 +326,15 @@ impl FakeRuntime {
         self.changed.notify_waiters();
     }
 
+    /// The container's output so far, or "not found".
+    fn logs_now(&self, id: &str) -> Vec<EngineResult<LogChunk>> {
+        let s = self.lock();
+        match s.find(id) {
+            Some(i) => s.containers[i].logs.iter().cloned().map(Ok).collect(),
+            None => vec![Err(State::not_found(id))],
+        }
+    }
+
     // ---- world setup -------------------------------------------------------------------
 
     pub fn add_network(&self, name: &str) {
@@ -967,18 +976,34 @@ impl ContainerRuntime for FakeRuntime {
         stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
     }
 
-    fn logs(&self, id: &str, _follow: bool) -> BoxStream<'static, EngineResult<LogChunk>> {
+    fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogChunk>> {
         if let Err(e) = self.begin(Method::Logs, id) {
             return stream::once(async move { Err(e) }).boxed();
         }
-        let s = self.lock();
-        match s.find(id) {
-            Some(i) => stream::iter(s.containers[i].logs.clone().into_iter().map(Ok)).boxed(),
-            None => {
-                let e = State::not_found(id);
-                stream::once(async move { Err(e) }).boxed()
-            }
+        if !follow {
+            return stream::iter(self.logs_now(id)).boxed();
         }
+        // Following goes on only while the container runs, as the engine's does.
+        let this = self.clone();
+        let id = id.to_string();
+        stream::once(async move {
+            loop {
+                let notified = this.changed.notified();
+                {
+                    let s = this.lock();
+                    let running = s
+                        .find(&id)
+                        .is_some_and(|i| s.containers[i].status == FakeStatus::Running);
+                    if !running {
+                        break;
+                    }
+                }
+                notified.await;
+            }
+            stream::iter(this.logs_now(&id))
+        })
+        .flatten()
+        .boxed()
     }
 
     async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {

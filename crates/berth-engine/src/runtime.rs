@@ -182,8 +182,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn start(&self, id: &str) -> EngineResult<()>;
     /// Inspect by id or name.
     async fn inspect(&self, id: &str) -> EngineResult<ContainerState>;
-    /// Stop with a grace period in seconds (0 = kill at once). `NotModified` when it was
-    /// not running.
+    /// Stop with a grace period in seconds (0 = kill at once). A container that was not
+    /// running is no error: `Ok`, or `NotModified` where the engine's 304 reaches the
+    /// caller (the Docker runtime reads it as `Ok`, in one request).
     async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()>;
     /// Remove, killing first when `force`. `NotFound` when it is already gone, `Conflict`
     /// when a removal is already in progress.
