@@ -21,6 +21,9 @@ use std::time::Duration;
 /// Worker threads of the facade's runtime: the event task and a few short settle tasks.
 const WORKER_THREADS: usize = 2;
 
+/// Blocking threads of the facade's runtime: the state store's commits.
+const STORE_THREADS: usize = 1;
+
 /// [`Launcher`] with blocking methods.
 pub struct BlockingLauncher {
     // Dropped before the runtime it runs on.
@@ -45,6 +48,9 @@ impl BlockingLauncher {
     ) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
+            // Store commits run here, one at a time (SQLite serialises writers anyway),
+            // so the thread count stays flat however many jobs end at once.
+            .max_blocking_threads(STORE_THREADS)
             .thread_name("berth-launcher")
             .enable_all()
             .build()?;

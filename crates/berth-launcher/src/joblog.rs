@@ -98,16 +98,18 @@ pub fn open_for_read(path: &Path) -> io::Result<File> {
 }
 
 /// Copy the container's complete output into `<job_dir>/berth-job.log`, within `limit`.
-/// Returns the file written and its size in bytes.
+/// Returns the file written and its size in bytes. With `follow`, the copy goes on until
+/// the container stops (a terminate reads the output while the kill is under way).
 pub async fn save(
     runtime: &dyn ContainerRuntime,
     container_id: &str,
     job_dir: &Path,
     limit: Duration,
+    follow: bool,
 ) -> Result<(PathBuf, u64), String> {
     let path = job_log_path(job_dir);
     let copy = async {
-        let mut stream = runtime.logs(container_id, false).peekable();
+        let mut stream = runtime.logs(container_id, follow).peekable();
         // A container the engine cannot show (gone already) leaves an earlier copy intact.
         if let Some(Err(e)) = std::pin::Pin::new(&mut stream).peek().await {
             return Err(format!("cannot read the container's output: {e}"));

@@ -120,6 +120,7 @@ impl Launcher {
                 events_connected: tokio::sync::watch::Sender::new(false),
                 watcher: Default::default(),
                 engine_checked: tokio::sync::Mutex::new(EngineChecked::default()),
+                images_checked: Default::default(),
                 start_recovery: tokio::sync::Mutex::new(false),
                 cleanups: tokio::sync::watch::Sender::new(0),
             }),
@@ -258,7 +259,7 @@ impl Launcher {
 
         let runtime = &self.shared.runtime;
         let create = || runtime.create(&plan.name, &plan.create, plan.platform.as_deref());
-        let created = match create().await {
+        let mut created = match create().await {
             // DESIGN decision 6, looked at only when the name is taken, so a launch does
             // not pay an extra inspect for the rare leftover.
             Err(EngineError::Conflict(_)) => {
@@ -267,6 +268,12 @@ impl Launcher {
             }
             other => other,
         };
+        if matches!(created, Err(EngineError::NotFound(_))) && self.forget_image(&plan.image).await {
+            // The image was trusted from an earlier check and is gone now: check again
+            // (pulling it when the site allows), then try once more.
+            self.ensure_image(&plan).await?;
+            created = create().await;
+        }
         let container_id = match created {
             Ok(id) => id,
             Err(EngineError::NotFound(m)) => {
@@ -307,15 +314,22 @@ impl Launcher {
             workspace: label(&plan, labels::WORKSPACE).unwrap_or_default(),
             launched_at_ms: now_ms(),
         };
-        if let Err(e) = self.shared.store.record_launch(&record) {
+        // The launch record is written while the engine starts the container: it needs no
+        // flush before start, since the container's labels let recovery rebuild it.
+        let recording = {
+            let shared = self.shared.clone();
+            async move { shared.on_store(move |s| s.record_launch(&record)).await }
+        };
+        self.shared.track(state.clone());
+        let (recorded, started) = tokio::join!(recording, runtime.start(&container_id));
+        if let Err(e) = recorded {
             guard.0 = None;
-            self.shared.remove_container(&state).await;
+            handle.terminate().await;
             return Err(Error::refused(format!(
                 "cannot record the launch of job {job_id} in the state store: {e}"
             )));
         }
-        self.shared.track(state.clone());
-        if let Err(e) = runtime.start(&container_id).await {
+        if let Err(e) = started {
             guard.0 = None;
             handle.terminate().await;
             return Err(engine_failure(&job_id, &e, ""));
@@ -353,17 +367,34 @@ impl Launcher {
         }
     }
 
-    /// The image must be present; pulled only when the site allows it.
+    /// Forget a cached image check; whether there was one to forget.
+    async fn forget_image(&self, image: &str) -> bool {
+        self.shared.images_checked.lock().await.remove(image).is_some()
+    }
+
+    /// The image must be present; pulled only when the site allows it. A success is
+    /// trusted for [`LauncherSettings::image_check_ttl`].
     async fn ensure_image(&self, plan: &ContainerPlan) -> Result<()> {
         let (image, job_id) = (&plan.image, &plan.job_id);
+        let ttl = self.shared.settings.image_check_ttl;
+        let mut checked = self.shared.images_checked.lock().await;
+        let now = tokio::time::Instant::now();
+        if checked.get(image).is_some_and(|at| now.duration_since(*at) < ttl) {
+            return Ok(());
+        }
         let runtime = &self.shared.runtime;
         let present = runtime
             .image_exists(image)
             .await
             .map_err(|e| engine_failure(job_id, &e, format_args!("cannot check image '{image}': ")))?;
         if present {
+            if !ttl.is_zero() {
+                checked.retain(|_, at| now.duration_since(*at) < ttl);
+                checked.insert(image.clone(), now);
+            }
             return Ok(());
         }
+        drop(checked);
         if !self.shared.settings.allow_pull {
             return Err(
                 Error::refused(format!("image '{image}' not found for job {job_id}")).with_hint(format!(

@@ -85,6 +85,11 @@ pub struct LauncherSettings {
     /// Pull a missing image (DESIGN decision 5). Default: `false`: air-gapped sites are
     /// common, and a missing image is an error that names it.
     pub allow_pull: bool,
+    /// How long a successful image check is trusted for further launches of the same
+    /// image: within it a launch goes straight to create. An image removed meanwhile makes
+    /// create answer "no such image"; the launch then checks again (and pulls when
+    /// allowed). `Duration::ZERO` checks on every launch. Default: 30 s.
+    pub image_check_ttl: Duration,
     /// Keep the container of a job that did not succeed for this long, for debugging.
     /// Its outcome is recorded all the same. Cleanup after the period is the recovery
     /// sweep's work. Default: `None` (removed once the outcome is recorded).
@@ -141,6 +146,7 @@ impl LauncherSettings {
             outage_limit: Duration::from_secs_f64(berth_core::DEFAULT_ENGINE_OUTAGE_LIMIT_SECS),
             poll_interval: Duration::from_secs(1),
             allow_pull: false,
+            image_check_ttl: Duration::from_secs(30),
             keep_failed_for: None,
             reconnect_backoff_min: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(10),

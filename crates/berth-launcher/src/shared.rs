@@ -11,12 +11,13 @@
 //! set, then a background cleanup copies the output and removes the container; the
 //! handle's `settled` channel turns `true` when that cleanup is over, and the launcher
 //! counts cleanups in flight so a short-lived process can wait for them before it exits.
-//! `terminate()` keeps its own order (record -> copy -> remove -> set).
+//! `terminate()` keeps its own order: stop, with the ABORTED record and the output copy
+//! under way meanwhile, then remove, then set.
 
 use berth_core::{labels, DockerStatus, JobReturnCode};
 use berth_engine::{ContainerRuntime, ContainerState, EngineError, LabelFilter};
 use berth_store::time::rfc3339_from_unix_nanos;
-use berth_store::{JobOutcome, ObservedBy, OutcomeStore};
+use berth_store::{JobOutcome, ObservedBy, OutcomeStore, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -206,6 +207,9 @@ pub(crate) struct Shared {
     pub watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Engine checks done (ping; ping + network), cached only after success.
     pub engine_checked: tokio::sync::Mutex<EngineChecked>,
+    /// When each image was last found present. Held across the check, so launches of
+    /// the same image at once share one engine call.
+    pub images_checked: tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>,
     /// Whether the start recovery (`recover_on_start`) has run.
     pub start_recovery: tokio::sync::Mutex<bool>,
     /// Cleanups (output copy, container removal, removal retries) running in the
@@ -244,6 +248,23 @@ impl Drop for Shared {
 }
 
 impl Shared {
+    /// Run a store call on the runtime's blocking pool: a commit waits for the disk, and
+    /// the runtime's threads must go on serving events and other jobs meanwhile.
+    pub async fn on_store<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn OutcomeStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Io {
+                    path: "state store".to_string(),
+                    message: format!("the store call did not finish: {e}"),
+                })
+            })
+    }
+
     /// The labels every event subscription and listing of this site filters on.
     pub fn site_filters(&self) -> Vec<LabelFilter> {
         vec![
@@ -285,6 +306,16 @@ impl Shared {
         job_id: &str,
         job_dir: Option<&Path>,
     ) -> Option<PathBuf> {
+        self.copy_log(container_id, job_id, job_dir, false).await
+    }
+
+    async fn copy_log(
+        &self,
+        container_id: &str,
+        job_id: &str,
+        job_dir: Option<&Path>,
+        follow: bool,
+    ) -> Option<PathBuf> {
         let Some(dir) = job_dir else {
             tracing::debug!(job_id = %job_id, "no job folder known; the output is not kept");
             return None;
@@ -294,6 +325,7 @@ impl Shared {
             container_id,
             dir,
             self.settings.log_copy_timeout,
+            follow,
         )
         .await
         {
@@ -382,7 +414,9 @@ impl Shared {
             tracing::warn!(job_id = %h.job_id, "hold_before_record is set: holding before recording");
             std::future::pending::<()>().await;
         }
-        let (outcome, durable) = match self.store.record_outcome(&outcome) {
+        let to_record = outcome.clone();
+        let recorded = self.on_store(move |s| s.record_outcome(&to_record)).await;
+        let (outcome, durable) = match recorded {
             Ok(stored) => (stored, true),
             Err(e) => {
                 tracing::error!(job_id = %h.job_id, container = %h.container_name,
@@ -576,8 +610,15 @@ impl Shared {
     /// Stop with no grace, record ABORTED, force-remove. A terminal state that was already
     /// set is kept. `Err` when the engine could not be reached or did not answer the stop:
     /// nothing is recorded then, since the job may still run, and any end observed later is
-    /// ABORTED. An error answer of the engine still ends ABORTED, as upstream. When the outcome cannot be written
-    /// the container is kept (recovery records it later) and the state is set all the same.
+    /// ABORTED. An error answer of the engine still ends ABORTED, as upstream. When the
+    /// outcome cannot be written the container is kept (recovery records it later) and the
+    /// state is set all the same.
+    ///
+    /// Two engine round trips in series, the stop and the removal. While the stop is under
+    /// way the ABORTED outcome is committed (durable before the removal, as every outcome
+    /// is; taken back if the stop was not heard) and the job's output is copied by
+    /// following its log until the container stops. The outcome therefore has no exit code
+    /// or finish time: what the kill gives (137) says nothing about the job.
     pub async fn terminate(
         &self,
         h: &Arc<HandleState>,
@@ -593,52 +634,78 @@ impl Shared {
         if let Some(code) = ended {
             return Ok(wait_settled(h, code).await);
         }
-        match self.runtime.stop(&h.container_id, 0).await {
-            Ok(()) => tracing::debug!(container = %h.container_name, "stopped"),
-            Err(EngineError::NotModified) => {
-                tracing::debug!(container = %h.container_name, "already stopped")
-            }
-            Err(EngineError::NotFound(_)) => {
-                tracing::info!(container = %h.container_name, "container not found")
-            }
-            // The engine was not heard: the job may well still run (DESIGN decision 13).
-            Err(e @ EngineError::Unreachable(_)) => {
-                tracing::error!(container = %h.container_name, "cannot stop the container: {e}");
-                return Err(e);
-            }
-            // An answer, if an error one: ABORTED all the same, as upstream (C030).
-            Err(e) => tracing::error!(container = %h.container_name, "cannot stop the container: {e}"),
-        }
+        // From here this call owns the job's end: an end the event task sees meanwhile
+        // waits for the lock and then finds the state set.
         let _guard = h.finishing.lock().await;
         if let Some(code) = h.terminal() {
             // Another observer recorded the end; like our own path, return once the
             // container is gone.
             return Ok(wait_settled(h, code).await);
         }
-        let by = lock(&h.inner).terminating.unwrap_or(by);
-        let state = match self.runtime.inspect(&h.container_id).await {
-            Ok(st) => Some(st),
-            Err(EngineError::NotFound(_)) => None,
-            Err(e) => {
-                tracing::error!(container = %h.container_name, "cannot inspect the stopped container: {e}");
-                None
+        let outcome = {
+            let inner = lock(&h.inner);
+            JobOutcome {
+                job_id: h.job_id.clone(),
+                container_id: h.container_id.clone(),
+                return_code: JobReturnCode::Aborted,
+                exit_code: None,
+                oom_killed: inner.oom_seen,
+                finished_at: None,
+                observed_by: inner.terminating.unwrap_or(by),
+                recorded_at_ms: now_ms(),
             }
         };
-        let outcome = JobOutcome {
-            job_id: h.job_id.clone(),
-            container_id: h.container_id.clone(),
-            return_code: JobReturnCode::Aborted,
-            exit_code: state.as_ref().and_then(|s| s.exit_code),
-            oom_killed: state.as_ref().is_some_and(|s| s.oom_killed) || lock(&h.inner).oom_seen,
-            finished_at: state.and_then(|s| s.finished_at),
-            observed_by: by,
-            recorded_at_ms: now_ms(),
+        let to_record = outcome.clone();
+        let stop_failed = Notify::new();
+        let stop = async {
+            let stopped = self.runtime.stop(&h.container_id, 0).await;
+            match &stopped {
+                Ok(()) => tracing::debug!(container = %h.container_name, "stopped"),
+                Err(EngineError::NotModified) => {
+                    tracing::debug!(container = %h.container_name, "already stopped")
+                }
+                Err(EngineError::NotFound(_)) => {
+                    tracing::info!(container = %h.container_name, "container not found")
+                }
+                // Unreachable: the job may well still run (DESIGN decision 13). Another
+                // error answer: ABORTED all the same, as upstream (C030).
+                Err(e) => {
+                    tracing::error!(container = %h.container_name, "cannot stop the container: {e}");
+                    // The container may go on running: a followed log would not end.
+                    stop_failed.notify_one();
+                }
+            }
+            stopped
         };
-        let outcome = match self.store.record_outcome(&outcome) {
+        let copy = async {
+            tokio::select! {
+                kept = self.copy_log(&h.container_id, &h.job_id, h.job_dir.as_deref(), true) => kept.is_some(),
+                _ = stop_failed.notified() => false,
+            }
+        };
+        let (stopped, recorded, copied) =
+            tokio::join!(stop, self.on_store(move |s| s.record_outcome(&to_record)), copy);
+        if let Err(e @ EngineError::Unreachable(_)) = stopped {
+            // Nothing may stay recorded from a stop the engine never heard.
+            if let Ok(stored) = &recorded {
+                let stored = stored.clone();
+                if let Err(w) = self.on_store(move |s| s.withdraw_outcome(&stored)).await {
+                    tracing::error!(job_id = %h.job_id, "cannot take back the ABORTED outcome of a stop that was not heard: {w}");
+                }
+            }
+            return Err(e);
+        }
+        let outcome = match recorded {
             Ok(stored) => {
+                if !copied && stopped.is_err() {
+                    // The followed copy was abandoned; keep what the container has
+                    // written so far.
+                    self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+                        .await;
+                }
                 // A stopped job has nothing left to debug that its outcome and output do
                 // not say.
-                self.save_log_and_remove(h).await;
+                self.remove_container(h).await;
                 stored
             }
             Err(e) => {

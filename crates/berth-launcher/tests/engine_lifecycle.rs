@@ -391,7 +391,8 @@ async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container() {
     let outcome = site.stored(&h);
     assert_eq!(outcome.return_code, JobReturnCode::Aborted);
     assert_eq!(outcome.observed_by, ObservedBy::Terminate);
-    assert_eq!(outcome.exit_code, Some(137), "stopped with no grace: {outcome:?}");
+    // Recorded while the kill is under way: the kill's 137 says nothing about the job.
+    assert_eq!(outcome.exit_code, None, "{outcome:?}");
     site.assert_removed(&h).await;
     site.assert_no_containers().await;
 }

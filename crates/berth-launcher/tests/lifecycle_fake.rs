@@ -60,6 +60,9 @@ impl OutcomeStore for RecordingStore {
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError> {
         self.inner.outcome(container_id)
     }
+    fn withdraw_outcome(&self, outcome: &JobOutcome) -> Result<bool, StoreError> {
+        self.inner.withdraw_outcome(outcome)
+    }
 }
 
 struct Site {
@@ -364,6 +367,75 @@ async fn terminate_stops_removes_and_aborts() {
     );
 }
 
+/// Terminate makes two engine calls in series, stop and remove; the output is read by
+/// following the log while the stop is under way, and the ABORTED outcome is recorded
+/// before the removal.
+#[tokio::test]
+async fn terminate_is_stop_and_remove_with_the_record_and_output_alongside() {
+    let s = Site::new();
+    let h = s.launch("job-1").await;
+    let id = h.container_id().to_string();
+    s.fake.set_logs(
+        &id,
+        vec![berth_engine::LogChunk {
+            stream: berth_engine::LogStream::Stdout,
+            bytes: b"last words\n".to_vec(),
+        }],
+    );
+    let before = s.fake.request_count();
+    assert_eq!(h.terminate().await, JobReturnCode::Aborted);
+    let during: Vec<Method> = s.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.target == id)
+        .map(|r| r.method)
+        .collect();
+    assert_eq!(
+        during
+            .iter()
+            .filter(|m| **m != Method::Logs)
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![Method::Stop, Method::Remove],
+        "{during:?}"
+    );
+    assert_eq!(
+        during.iter().filter(|m| **m == Method::Logs).count(),
+        1,
+        "{during:?}"
+    );
+    let recorded_at = s.store.recorded_at_request.lock().unwrap()[&id];
+    let removed_at = s
+        .fake
+        .requests()
+        .iter()
+        .rposition(|r| r.method == Method::Remove && r.target == id)
+        .unwrap();
+    assert!(
+        recorded_at <= removed_at,
+        "recorded at request {recorded_at}, removed at {removed_at}"
+    );
+    let o = s.stored(&h).unwrap();
+    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, None));
+}
+
+/// A stop the engine refuses leaves the container running: the followed output copy is
+/// abandoned instead of waiting for an end that does not come, and the removal follows.
+#[tokio::test]
+async fn terminate_does_not_wait_for_a_log_that_a_failed_stop_leaves_open() {
+    let s = Site::new();
+    let h = s.launch("job-1").await;
+    s.fake.fail_always(
+        Method::Stop,
+        Some(EngineError::Api {
+            status: 500,
+            message: "server error".into(),
+        }),
+    );
+    let done = tokio::time::timeout(Duration::from_secs(2), h.terminate()).await;
+    assert_eq!(done.expect("terminate returned"), JobReturnCode::Aborted);
+    assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+}
+
 // C030
 #[tokio::test]
 async fn terminate_with_engine_errors_still_aborts() {
@@ -598,6 +670,65 @@ async fn missing_image_is_pulled_when_the_site_allows_it() {
     h.terminate().await;
 }
 
+/// A present image is checked once and trusted for the site's image-check period.
+#[tokio::test]
+async fn image_check_is_trusted_for_its_period() {
+    let s = Site::new();
+    let h1 = s.launch("job-1").await;
+    let h2 = s.launch("job-2").await;
+    assert_eq!(
+        s.fake.count(Method::ImageExists),
+        1,
+        "second launch trusts the first check"
+    );
+    h1.terminate().await;
+    h2.terminate().await;
+
+    let mut settings = settings();
+    settings.image_check_ttl = Duration::ZERO;
+    let s = Site::with(settings);
+    let h1 = s.launch("job-1").await;
+    let h2 = s.launch("job-2").await;
+    assert_eq!(
+        s.fake.count(Method::ImageExists),
+        2,
+        "a zero period checks every launch"
+    );
+    h1.terminate().await;
+    h2.terminate().await;
+}
+
+/// An image removed while its check is trusted: create says "no such image", the launch
+/// checks again and is refused with the image named, and nothing is left behind.
+#[tokio::test]
+async fn image_removed_within_the_period_is_checked_again() {
+    let s = Site::new();
+    let h = s.launch("job-1").await;
+    h.terminate().await;
+    s.fake.remove_image(IMAGE);
+    let e = s.launcher.launch(plan("job-2")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused);
+    assert_eq!(e.message(), format!("image '{IMAGE}' not found for job job-2"));
+    assert_eq!(s.fake.count(Method::ImageExists), 2);
+    assert!(s.fake.live_containers().is_empty());
+    // Once the image is back (here: pulled), launches work again.
+    let mut settings = settings();
+    settings.allow_pull = true;
+    let s = Site::with(settings);
+    let h = s.launch("job-1").await;
+    h.terminate().await;
+    s.fake.remove_image(IMAGE);
+    s.fake.make_pullable(IMAGE);
+    let h = s.launch("job-2").await;
+    assert_eq!(s.fake.count(Method::PullImage), 1);
+    assert_eq!(
+        s.fake.count(Method::Create),
+        3,
+        "one create refused, then retried once"
+    );
+    h.terminate().await;
+}
+
 // C063 — berth creates without auto-remove, with its labels, and records the launch.
 #[tokio::test]
 async fn launch_returns_a_handle_and_records_the_launch() {
@@ -722,8 +853,9 @@ async fn terminate_racing_the_jobs_own_exit_ends_aborted() {
     s.fake.exit(h.container_id(), 0);
     assert_eq!(term.await.unwrap(), JobReturnCode::Aborted);
     assert_eq!(wait(&h).await, JobReturnCode::Aborted);
+    // Recorded while the stop was under way, before the job's own end was known.
     let o = s.stored(&h).unwrap();
-    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, Some(0)));
+    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, None));
 }
 
 #[tokio::test]
@@ -1139,8 +1271,9 @@ async fn die_event_after_terminate_began_is_aborted() {
     assert_eq!(term.await.unwrap(), JobReturnCode::Aborted);
     // terminate() returns once the container is gone, whoever recorded the end.
     assert_eq!(s.fake.status(h.container_id()), Some(FakeStatus::Removed));
+    // Recorded while the stop was under way, before the job's own end was known.
     let o = s.stored(&h).unwrap();
-    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, Some(3)));
+    assert_eq!((o.return_code, o.exit_code), (JobReturnCode::Aborted, None));
     assert_eq!(o.observed_by, ObservedBy::Terminate);
 }
 

@@ -56,6 +56,9 @@ impl OutcomeStore for Store {
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError> {
         self.inner.outcome(container_id)
     }
+    fn withdraw_outcome(&self, outcome: &JobOutcome) -> Result<bool, StoreError> {
+        self.inner.withdraw_outcome(outcome)
+    }
     fn launch_record(&self, container_id: &str) -> Result<Option<LaunchRecord>, StoreError> {
         self.inner.launch_record(container_id)
     }

@@ -60,6 +60,17 @@ impl OutcomeStore for MemoryStore {
         Ok(outcome.clone())
     }
 
+    fn withdraw_outcome(&self, outcome: &JobOutcome) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.outcomes.len();
+        inner.outcomes.retain(|o| {
+            !(o.container_id == outcome.container_id
+                && o.observed_by == outcome.observed_by
+                && o.recorded_at_ms == outcome.recorded_at_ms)
+        });
+        Ok(inner.outcomes.len() < before)
+    }
+
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError> {
         Ok(self
             .lock()

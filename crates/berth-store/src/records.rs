@@ -167,6 +167,11 @@ pub trait OutcomeStore: Send + Sync {
     /// are ignored and the stored one is returned.
     fn record_outcome(&self, outcome: &JobOutcome) -> Result<JobOutcome, StoreError>;
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError>;
+    /// Take back an outcome this process recorded a moment ago whose event did not happen
+    /// (a terminate records ABORTED while its stop is under way; the engine may then turn
+    /// out not to have heard the stop). Removes the stored outcome only when it is exactly
+    /// `outcome` (same container, observer and record time); `true` when one was removed.
+    fn withdraw_outcome(&self, outcome: &JobOutcome) -> Result<bool, StoreError>;
     /// The launch record of a container, if the store has one. Recovery uses it to tell
     /// a container the store does not know (a rebuilt store) from one it does. The default
     /// knows none.

@@ -383,6 +383,22 @@ impl OutcomeStore for SqliteStore {
         run(&mut conn).map_err(|e| self.db_error("recording an outcome", e))
     }
 
+    fn withdraw_outcome(&self, outcome: &JobOutcome) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached(
+            "DELETE FROM outcomes WHERE container_id = ?1 AND observed_by = ?2 AND recorded_at_ms = ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute((
+                &outcome.container_id,
+                outcome.observed_by.as_str(),
+                outcome.recorded_at_ms,
+            ))
+        })
+        .map(|n| n > 0)
+        .map_err(|e| self.db_error("taking back an outcome", e))
+    }
+
     fn outcome(&self, container_id: &str) -> Result<Option<JobOutcome>, StoreError> {
         let conn = self.lock();
         conn.prepare_cached(&format!("{SELECT_OUTCOME} WHERE container_id = ?1"))
