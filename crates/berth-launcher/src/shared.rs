@@ -670,10 +670,13 @@ impl Shared {
                 // Unreachable: the job may well still run (DESIGN decision 13). Another
                 // error answer: ABORTED all the same, as upstream (C030).
                 Err(e) => {
-                    tracing::error!(container = %h.container_name, "cannot stop the container: {e}");
-                    // The container may go on running: a followed log would not end.
-                    stop_failed.notify_one();
+                    tracing::error!(container = %h.container_name, "cannot stop the container: {e}")
                 }
+            }
+            if stopped.is_err() {
+                // Only a stop that answered "stopped" says the followed log will end; on
+                // any other answer the copy is made once more without following.
+                stop_failed.notify_one();
             }
             stopped
         };
