@@ -576,9 +576,11 @@ def main(argv=None) -> int:
             for arm in rng.sample(ARMS, len(ARMS)):
                 log(f"== scale ({arm}): levels {opts.scale_levels}")
                 scale[arm] = run_scale(opts, site, network, image, arm)
-                left = engine.names_with_prefix(f"{site.name}-scale-{arm}")
+                # NVFlare's containers are removed by the engine (auto-remove), which may
+                # still be at it when the child exits.
+                left = [n for n in engine.names_with_prefix(f"{site.name}-scale-{arm}") if not engine.wait_gone(n)]
                 if left:
-                    bench.fail(arm, f"scale child left {len(left)} containers")
+                    bench.fail(arm, f"scale child left {len(left)} containers (still there after 30 s)")
 
         results = {
             "command": " ".join(["python/bench/nvflare_side_by_side.py", *(argv if argv is not None else sys.argv[1:])]),
