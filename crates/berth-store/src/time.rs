@@ -12,10 +12,17 @@ pub fn now_ms() -> i64 {
 
 /// Parse an RFC 3339 timestamp as the Docker Engine reports it
 /// (`2024-05-01T12:00:03.123456789Z`, or with a `+02:00` offset) into Unix milliseconds.
+/// Finer digits are dropped, not rounded.
 ///
 /// Returns `None` for anything else, and for the engine's zero time (`0001-01-01T00:00:00Z`),
 /// which means "never".
 pub fn unix_ms_from_rfc3339(s: &str) -> Option<i64> {
+    i64::try_from(unix_nanos_from_rfc3339(s)?.div_euclid(1_000_000)).ok()
+}
+
+/// [`unix_ms_from_rfc3339`] to the nanosecond: digits past the ninth of the fraction are
+/// dropped.
+pub fn unix_nanos_from_rfc3339(s: &str) -> Option<i128> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -37,15 +44,16 @@ pub fn unix_ms_from_rfc3339(s: &str) -> Option<i64> {
     }
 
     let mut rest = &b[19..];
-    let mut millis = 0;
+    let mut nanos = 0;
     if let Some((b'.', frac)) = rest.split_first() {
         let len = frac.iter().take_while(|c| c.is_ascii_digit()).count();
         if len == 0 {
             return None;
         }
-        // Keep milliseconds; finer digits are dropped, not rounded.
-        for (i, c) in frac[..len.min(3)].iter().enumerate() {
-            millis += i64::from(c - b'0') * [100, 10, 1][i];
+        let mut scale = 100_000_000;
+        for c in &frac[..len.min(9)] {
+            nanos += i64::from(c - b'0') * scale;
+            scale /= 10;
         }
         rest = &frac[len..];
     }
@@ -66,7 +74,7 @@ pub fn unix_ms_from_rfc3339(s: &str) -> Option<i64> {
 
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
-    Some(secs * 1000 + millis)
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
 }
 
 /// Format Unix nanoseconds as the engine formats `State.FinishedAt` (Go's RFC 3339 with
@@ -148,6 +156,34 @@ mod tests {
     }
 
     #[test]
+    fn parses_to_the_nanosecond() {
+        assert_eq!(unix_nanos_from_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            unix_nanos_from_rfc3339("2024-05-01T12:34:56.123456789Z"),
+            Some(1_714_566_896_123_456_789)
+        );
+        // Fewer digits are a fraction, not a count of nanoseconds; more than nine are cut.
+        assert_eq!(
+            unix_nanos_from_rfc3339("2024-05-01T12:34:56.5Z"),
+            Some(1_714_566_896_500_000_000)
+        );
+        assert_eq!(
+            unix_nanos_from_rfc3339("2024-05-01T12:34:56.1234567891Z"),
+            Some(1_714_566_896_123_456_789)
+        );
+        assert_eq!(
+            unix_nanos_from_rfc3339("2024-05-01T07:34:56-05:00"),
+            unix_nanos_from_rfc3339("2024-05-01T12:34:56Z")
+        );
+        // Before 1970 a fraction still counts forward, and milliseconds round down.
+        assert_eq!(
+            unix_nanos_from_rfc3339("1969-12-31T23:59:59.5Z"),
+            Some(-500_000_000)
+        );
+        assert_eq!(unix_ms_from_rfc3339("1969-12-31T23:59:59.0005Z"), Some(-1000));
+    }
+
+    #[test]
     fn formats_event_times_like_finished_at() {
         assert_eq!(
             rfc3339_from_unix_nanos(1_714_564_803_123_456_789).as_deref(),
@@ -183,6 +219,9 @@ mod tests {
             "2024-05-01T12:00:03",
             "2024-05-01T12:00:03.Z",
             "2024-05-01T12:00:03Zjunk",
+            "2024-05-01T12:34:56+0200",
+            "2024-05-01T1a:34:56Z",
+            "२०२४-05-01T12:34:56Z",
         ] {
             assert_eq!(unix_ms_from_rfc3339(s), None, "{s}");
         }
