@@ -238,6 +238,8 @@ class DockerJobLauncher(JobLauncherSpec):
         pull_missing_images: bool = False,
         keep_failed_containers_hours: float = 0,
         orphan_policy: str = "adopt",
+        engine_timeout: float = 30,
+        engine_outage_limit: float = 120,
     ):
         super().__init__()
         if not workspace:
@@ -282,6 +284,10 @@ class DockerJobLauncher(JobLauncherSpec):
         self.pull_missing_images = pull_missing_images
         self.keep_failed_containers_hours = keep_failed_containers_hours
         self.orphan_policy = orphan_policy
+        # Checked with the other args by berth's core on first use (the one place the rule
+        # lives); a job container constructs this class without the native part.
+        self.engine_timeout = engine_timeout
+        self.engine_outage_limit = engine_outage_limit
 
         self._sites_lock = threading.Lock()
         self._sites = {}
@@ -297,6 +303,8 @@ class DockerJobLauncher(JobLauncherSpec):
             "pull_missing_images": self.pull_missing_images,
             "keep_failed_containers_hours": self.keep_failed_containers_hours,
             "orphan_policy": self.orphan_policy,
+            "engine_timeout": self.engine_timeout,
+            "engine_outage_limit": self.engine_outage_limit,
         }
 
     def _site_launcher(self, site: str, parent_root: str):

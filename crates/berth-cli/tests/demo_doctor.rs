@@ -356,3 +356,46 @@ fn without_the_demo_feature_there_is_no_demo_command() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unrecognized subcommand 'demo'"), "{stderr}");
 }
+
+#[cfg(feature = "demo")]
+#[test]
+fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
+    let Some(rt) = engine_or_skip() else { return };
+    let cleanup = Cleanup::new(&rt);
+    let network = cleanup.network(&unique_name("net"));
+    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let workdir = tmp.path().canonicalize().expect("a real path").join("site");
+    let workdir_arg = workdir.display().to_string();
+    let child = berth(&[
+        "demo",
+        "--network",
+        &network,
+        "--image-tag",
+        &image,
+        "--workdir",
+        &workdir_arg,
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("berth demo");
+    // Its jobs run for a few seconds: interrupt it while they do.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("berth demo ends");
+    register_containers(&rt, &cleanup, &workdir.join("workspace"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr:\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let filters = [LabelFilter::eq(
+        berth_core::labels::WORKSPACE,
+        &workdir.join("workspace").display().to_string(),
+    )];
+    let left = block_on(rt.list(&filters, true)).expect("list");
+    assert!(left.is_empty(), "the demo left containers: {left:?}");
+}
