@@ -57,6 +57,12 @@ fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) 
 /// One `berth demo` run on a unique network name, image tag and a work dir that does not
 /// exist yet (under a temp dir removed at the end). The network and image are registered
 /// for removal before the binary runs, the demo's containers right after it.
+/// The demo's network, image and work dir flags.
+#[cfg(feature = "demo")]
+fn site_flags<'a>(network: &'a str, image: &'a str, workdir: &'a str) -> [&'a str; 6] {
+    ["--network", network, "--image-tag", image, "--workdir", workdir]
+}
+
 #[cfg(feature = "demo")]
 struct DemoRun {
     _cleanup: Cleanup,
@@ -81,14 +87,7 @@ impl DemoRun {
         let workdir_arg = workdir.display().to_string();
         let mut args = vec!["demo"];
         args.extend_from_slice(flags);
-        args.extend([
-            "--network",
-            &network,
-            "--image-tag",
-            &image,
-            "--workdir",
-            &workdir_arg,
-        ]);
+        args.extend(site_flags(&network, &image, &workdir_arg));
         let (code, stdout, stderr) = run(&mut berth(&args));
         register_containers(rt, &cleanup, &workdir.join("workspace"));
         Self {
@@ -367,19 +366,13 @@ fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
     let tmp = tempfile::tempdir().expect("a temp dir");
     let workdir = tmp.path().canonicalize().expect("a real path").join("site");
     let workdir_arg = workdir.display().to_string();
-    let child = berth(&[
-        "demo",
-        "--network",
-        &network,
-        "--image-tag",
-        &image,
-        "--workdir",
-        &workdir_arg,
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("berth demo");
+    let mut args = vec!["demo"];
+    args.extend(site_flags(&network, &image, &workdir_arg));
+    let child = berth(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth demo");
     // Its jobs run for a few seconds: interrupt it while they do.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let sent = Command::new("kill")

@@ -230,7 +230,8 @@ async fn a_short_outage_does_not_end_a_bounded_wait() {
         let h = h.clone();
         async move { h.wait_through_outage().await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Well under the 600 ms outage limit.
+    tokio::time::sleep(Duration::from_millis(150)).await;
     s.fake.set_unreachable(false);
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.fake.exit(h.container_id(), 9);
