@@ -422,15 +422,7 @@ fn corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels() {
     site.until("job exited", || site.status(&id).as_deref() == Some("exited"));
 
     let path = berth_store::default_path(site.root());
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
-    let junk: Vec<u8> = (0..8192)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let junk = berth_testkit::noise(8192, u64::from(std::process::id()));
     std::fs::write(&path, junk).expect("corrupt the store");
 
     let (report, stderr) = site.recover_json();

@@ -640,16 +640,8 @@ fn a_file_of_random_bytes_is_moved_aside_and_a_fresh_store_works() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    // Deterministic noise (xorshift), not a SQLite header.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..16_384)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    // Deterministic noise, not a SQLite header.
+    let noise = berth_testkit::noise(16_384, 0);
     fs::write(&path, &noise).unwrap();
     assert_rebuilt(&path, &noise);
 }

@@ -1,6 +1,7 @@
 //! berth-testkit: what berth's test suites share, so each fixture exists once.
 //!
-//! - [`obj`]: a `json!` object literal as a map (the core's `pyval::Map`).
+//! - [`obj`]: a `json!` object literal as a map (the core's `pyval::Map`); [`noise`]:
+//!   deterministic junk bytes for tests that corrupt a file.
 //! - [`engine_or_skip`]: the real engine, or a skip that says why (never a silent pass);
 //!   with `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine fails the test instead.
 //! - [`unique_name`] and [`Cleanup`]: names no parallel test shares, and a guard that
@@ -15,11 +16,13 @@
 #[cfg(feature = "live")]
 mod engine;
 mod json;
+mod noise;
 #[cfg(feature = "live")]
 mod site;
 
 #[cfg(feature = "live")]
 pub use engine::{block_on, engine_or_skip, skip, unique_name, Cleanup, REQUIRE_ENV, TEST_PREFIX};
 pub use json::obj;
+pub use noise::noise;
 #[cfg(feature = "live")]
 pub use site::{LiveSite, CLIENT_MODULE};
