@@ -9,7 +9,7 @@ use crate::parent_url::rewrite_parent_url;
 use crate::pyval::{self, Map};
 use crate::resources::portable_resources;
 use crate::sdk_kwargs;
-use crate::study::{self, StudyRuntime};
+use crate::study::{self, DataMount, StudyRuntime};
 use crate::workspace::{self, check_mount_source, join_posix, safe_workspace_child_path};
 use crate::{labels, names, Error, Result, WORKSPACE_MOUNT};
 use indexmap::IndexMap;
@@ -208,24 +208,15 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
         bind(&host_local, &join_posix(WORKSPACE_MOUNT, "local"), true),
         bind(&host_job, &job_target, false),
     ];
+    let secret_mounts = runtime.as_ref().map(|r| r.secret_mounts.as_slice()).unwrap_or_default();
+    check_study_mounts(&data_mounts, secret_mounts, &host_workspace)?;
     for m in &data_mounts {
-        check_mount_source(
-            &m.source,
-            &format!("dataset source for {}", m.target),
-            &host_workspace,
-        )?;
         mounts.push(bind(&m.source, &m.target, m.read_only));
     }
     if let Some(dir) = &rewrite.shared_file_dir {
         mounts.push(bind(dir, dir, false));
     }
-    for m in runtime.iter().flat_map(|r| r.secret_mounts.iter()) {
-        check_mount_source(
-            &m.source,
-            &format!("secret mount source for {}", m.target),
-            &host_workspace,
-        )?;
-        check_secret_target(&m.target)?;
+    for m in secret_mounts {
         mounts.push(bind(&m.source, &m.target, true));
     }
     check_unique_targets(&mounts)?;
@@ -257,6 +248,20 @@ fn no_image_error(site: &str, job_id: &str) -> Error {
 
 fn bind(source: &str, target: &str, read_only: bool) -> Value {
     json!({"Type": "bind", "Source": source, "Target": target, "ReadOnly": read_only})
+}
+
+/// berth's path policy for a study's mounts (DESIGN decision 12): every dataset and secret
+/// mount source, then every secret mount's container path. Launch and `berth doctor` both
+/// call this, so a study file a launch refuses fails doctor with the same message.
+pub fn check_study_mounts(datasets: &[DataMount], secret_mounts: &[DataMount], host_workspace: &str) -> Result<()> {
+    for m in datasets {
+        check_mount_source(&m.source, &format!("dataset source for {}", m.target), host_workspace)?;
+    }
+    for m in secret_mounts {
+        check_mount_source(&m.source, &format!("secret mount source for {}", m.target), host_workspace)?;
+        check_secret_target(&m.target)?;
+    }
+    Ok(())
 }
 
 /// A secret mount may not land in the workspace, the data tree or a system directory.

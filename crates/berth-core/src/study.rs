@@ -138,18 +138,135 @@ pub fn load_runtime_for_launch(
     refuse_both_study_files(parent_root)?;
     let config = load_study_runtime_file(&runtime_path, LauncherMode::Docker, warnings)?;
     let runtime = config.resolve(study, warnings);
-    let mut unknown = sdk_kwargs::unknown_keys(&runtime.docker_kwargs);
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        return Err(Error::refused(format!(
-            "study runtime file '{}': docker_kwargs key(s) {} are not supported by the installed Docker SDK",
-            runtime_path.display(),
-            yaml::py_str_list(&unknown)
-        ))
-        .with_hint(SDK_KWARGS_HINT));
-    }
+    check_docker_kwargs_known(&runtime, &runtime_path)?;
     Ok(Some(runtime))
 }
+
+/// A study's docker_kwargs keys that the Python Docker SDK does not know are Refused.
+fn check_docker_kwargs_known(runtime: &StudyRuntime, runtime_path: &Path) -> Result<()> {
+    let mut unknown = sdk_kwargs::unknown_keys(&runtime.docker_kwargs);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(Error::refused(format!(
+        "study runtime file '{}': docker_kwargs key(s) {} are not supported by the installed Docker SDK",
+        runtime_path.display(),
+        yaml::py_str_list(&unknown)
+    ))
+    .with_hint(SDK_KWARGS_HINT))
+}
+
+/// A site's study files, parsed and checked as launches would check them.
+#[derive(Debug, Clone, Default)]
+pub struct SiteStudies {
+    /// `local/study_runtime.yaml`, when the site has one.
+    pub runtime: Option<StudyRuntimeConfig>,
+    /// `local/study_data.yaml`, when the site has one and no runtime file.
+    pub legacy: Option<StudyData>,
+}
+
+impl SiteStudies {
+    /// The study names the site's file knows, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        match (&self.runtime, &self.legacy) {
+            (Some(rt), _) => rt.studies.keys().map(String::as_str).collect(),
+            (None, Some(data)) => data.studies.keys().map(String::as_str).collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The file the studies come from, relative to the workspace.
+    pub fn file(&self) -> Option<&'static str> {
+        match (&self.runtime, &self.legacy) {
+            (Some(_), _) => Some(STUDY_RUNTIME_FILE),
+            (None, Some(_)) => Some(STUDY_DATA_FILE),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Everything a launch checks in the site's study files, for every study at once (what
+/// `berth doctor` runs): the two files not combined, the file parsed strictly, each
+/// study's docker_kwargs keys, and each study's mount sources and secret mount paths under
+/// berth's path policy ([`crate::plan::check_study_mounts`]). The first error is the one a
+/// launch of that study would give, word for word. Does not read `secret_env` sources (the
+/// launcher's environment at launch time decides those).
+pub fn validate_site_studies(
+    parent_root: &Path,
+    host_workspace: &str,
+    warnings: &mut Vec<String>,
+) -> Result<SiteStudies> {
+    let studies = load_site_studies(parent_root, warnings)?;
+    if let Some(config) = &studies.runtime {
+        for runtime in config.studies.values() {
+            check_docker_kwargs_known(runtime, &config.path)?;
+            crate::plan::check_study_mounts(&runtime.datasets, &runtime.secret_mounts, host_workspace)?;
+        }
+    }
+    if let Some(data) = &studies.legacy {
+        for study in data.studies.keys() {
+            let mounts = data.resolve_mounts(study, &mut Vec::new());
+            crate::plan::check_study_mounts(&mounts, &[], host_workspace)?;
+        }
+    }
+    Ok(studies)
+}
+
+/// The study upstream gives a job whose meta names none. A site whose study file has no
+/// entry for it is normal, so it is never "unknown".
+pub const DEFAULT_STUDY: &str = "default";
+
+/// A job that names a study the site's study file does not have is refused (berth's CLI;
+/// upstream only warns and launches without the study's data and settings, so a misspelled
+/// name surfaces later as "no job image" or a job without its data). Not an error: no
+/// study, [`DEFAULT_STUDY`], a site without study files, or a study file that does not
+/// parse (planning reports that itself).
+pub fn check_study_known(parent_root: &Path, study: Option<&str>) -> Result<()> {
+    let Some(study) = study.filter(|s| !s.is_empty() && *s != DEFAULT_STUDY) else {
+        return Ok(());
+    };
+    let mut ignored = Vec::new();
+    let Ok(studies) = load_site_studies(parent_root, &mut ignored) else {
+        return Ok(());
+    };
+    let Some(file) = studies.file() else {
+        return Ok(());
+    };
+    let names = studies.names();
+    if names.contains(&study) {
+        return Ok(());
+    }
+    let known = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    Err(Error::invalid(format!(
+        "unknown study '{}' (job meta 'study'): {} has these studies: {known}",
+        crate::pyval::shorten(&study.escape_debug().to_string(), 100),
+        parent_root.join(file).display()
+    ))
+    .with_hint(format!("name one of the site's studies in the job's meta.json, or add the study to {file}")))
+}
+
+/// The site's study files, parsed strictly as a launch parses them (the two files are
+/// never combined), without the mount policy.
+pub fn load_site_studies(parent_root: &Path, warnings: &mut Vec<String>) -> Result<SiteStudies> {
+    let mut out = SiteStudies::default();
+    let path = parent_root.join(STUDY_RUNTIME_FILE);
+    if site_file_exists(&path, "study runtime file")? {
+        refuse_both_study_files(parent_root)?;
+        out.runtime = Some(load_study_runtime_file(&path, LauncherMode::Docker, warnings)?);
+    } else {
+        let legacy_path = parent_root.join(STUDY_DATA_FILE);
+        if site_file_exists(&legacy_path, "study data file")? {
+            out.legacy = Some(load_study_data_file(&legacy_path, warnings)?);
+        }
+    }
+    Ok(out)
+}
+
 
 /// The v1 data mounts for `study` at launch (used only when there is no v2 file). No
 /// study, or a missing file (with a warning), gives no mounts; a bad file is Invalid.

@@ -94,6 +94,31 @@ pub fn resolve_parent_root(
     }
 }
 
+/// The job's folder must be in the workspace before its launch (NVFlare deploys it there
+/// first); a missing one would otherwise pass planning and fail at create time with the
+/// engine's "bind source path does not exist". Checked in the parent view; Invalid, naming
+/// the folder and the workspace.
+pub fn check_job_folder(parent_root: &Path, job_id: &str) -> Result<()> {
+    let dir = parent_root.join(job_id);
+    match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::invalid(format!(
+            "the job folder '{}' in the workspace '{}' is not a folder",
+            dir.display(),
+            parent_root.display()
+        ))),
+        Err(e) => Err(Error::invalid(format!(
+            "the job folder '{}' does not exist in the workspace '{}' ({e})",
+            dir.display(),
+            parent_root.display()
+        ))
+        .with_hint(format!(
+            "a job's folder is <workspace>/<job_id> and holds its meta.json: deploy job '{job_id}' there first, \
+             or point --parent-root at the workspace that has it"
+        ))),
+    }
+}
+
 /// Join container paths POSIX-style.
 pub fn join_posix(base: &str, child: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), child)
@@ -319,6 +344,21 @@ pub fn realpath_lenient(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn a_missing_job_folder_is_invalid_naming_folder_and_workspace() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join("job-1")).unwrap();
+        std::fs::write(ws.path().join("job-2"), "").unwrap();
+        check_job_folder(ws.path(), "job-1").unwrap();
+        let e = check_job_folder(ws.path(), "job-3").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        let folder = ws.path().join("job-3").display().to_string();
+        assert!(e.message().contains(&format!("'{folder}' does not exist")), "{e}");
+        assert!(e.message().contains(&format!("workspace '{}'", ws.path().display())), "{e}");
+        let e = check_job_folder(ws.path(), "job-2").unwrap_err();
+        assert!(e.message().contains("is not a folder"), "{e}");
+    }
 
     #[test]
     fn parent_root_is_the_host_workspace_when_it_exists_even_if_the_mount_path_does() {

@@ -257,6 +257,20 @@ impl Site {
         })
     }
 
+    /// [`Site::plan`] plus two checks of an operator's inputs that upstream does not make
+    /// (what `berth plan` and `berth launch` run): a study the site's study file does not
+    /// have is refused (it would otherwise surface as "no job image", or a job without its
+    /// data), then a job folder that is not in the workspace (it would otherwise fail at
+    /// create time with the engine's "bind source path does not exist"). Both Invalid.
+    pub fn plan_checked(&self, job: &JobRequest) -> Result<ContainerPlan> {
+        let planned = self.plan(job);
+        let study = job.meta.get("study").and_then(Value::as_str);
+        berth_core::study::check_study_known(&self.parent_root, study)?;
+        let plan = planned?;
+        berth_core::workspace::check_job_folder(&self.parent_root, &plan.job_id)?;
+        Ok(plan)
+    }
+
     /// The state store file of this site (under the workspace as berth reads it).
     pub fn store_path(&self) -> PathBuf {
         default_path(&self.parent_root)

@@ -30,6 +30,9 @@ pub struct PlanCmd {
     pub site: SiteArgs,
     #[command(flatten)]
     pub job: JobArgs,
+    /// Print JSON (the default output; accepted so every result command takes it).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Build the plan for a job of a site, printing planning warnings to stderr.
@@ -49,7 +52,7 @@ pub fn plan_job(site: &Site, job: &JobArgs) -> anyhow::Result<ContainerPlan> {
     if job.byoc {
         request.authorise_byoc();
     }
-    let plan = site.plan(&request)?;
+    let plan = site.plan_checked(&request)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }

@@ -4,10 +4,7 @@
 //! not failed twice.
 
 use crate::site::SiteArgs;
-use berth_core::study::{
-    load_study_data_file, load_study_runtime_file, LauncherMode, StudyData, StudyRuntimeConfig,
-    STUDY_DATA_FILE, STUDY_RUNTIME_FILE,
-};
+use berth_core::study::{validate_site_studies, SiteStudies, STUDY_RUNTIME_FILE};
 use berth_core::{sdk_kwargs, WORKSPACE_ENV, WORKSPACE_MOUNT};
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::{ContainerRuntime, EngineError};
@@ -436,17 +433,10 @@ fn check_store_dir(list: &mut Checklist, root: &Path) {
     }
 }
 
-/// The parsed study files.
-struct Studies {
-    runtime: Option<StudyRuntimeConfig>,
-    legacy: Option<StudyData>,
-}
+type Studies = SiteStudies;
 
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
-}
-
-/// Parse both study files as a launch would; both present is a failure.
+/// The study files, checked by the same core function a launch's checks come from
+/// (`validate_site_studies`): a study file a launch refuses fails here with that message.
 fn check_study_files(list: &mut Checklist, site: Option<&Site>, local_ok: bool) -> Option<Studies> {
     let Some(site) = site else {
         list.skip(
@@ -460,103 +450,51 @@ fn check_study_files(list: &mut Checklist, site: Option<&Site>, local_ok: bool) 
         list.skip("study_files", STUDY, "study files: local/ cannot be read".into());
         return None;
     }
-    let runtime_path = site.parent_root.join(STUDY_RUNTIME_FILE);
-    let legacy_path = site.parent_root.join(STUDY_DATA_FILE);
-    let mut studies = Studies {
-        runtime: None,
-        legacy: None,
+    let host_workspace = site
+        .config
+        .workspace
+        .as_deref()
+        .filter(|ws| !ws.is_empty())
+        .map(berth_core::workspace::normpath)
+        .unwrap_or_else(|| site.parent_root.display().to_string());
+    let mut warnings = Vec::new();
+    let result = validate_site_studies(&site.parent_root, &host_workspace, &mut warnings);
+    for w in &warnings {
+        list.warn("study_files", STUDY, w.clone(), "jobs still launch".into());
+    }
+    let studies = match result {
+        Ok(studies) => studies,
+        Err(e) => {
+            list.fail(
+                "study_files",
+                STUDY,
+                e.message().to_string(),
+                e.hint()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "fix the study file; every launch with a study is refused until then".into()),
+            );
+            return None;
+        }
     };
-    let mut parsed = true;
-    if exists(&runtime_path) {
-        let mut warnings = Vec::new();
-        match load_study_runtime_file(&runtime_path, LauncherMode::Docker, &mut warnings) {
-            Ok(cfg) => {
-                let names: Vec<&str> = cfg.studies.keys().map(String::as_str).collect();
-                list.pass(
-                    "study_files",
-                    STUDY,
-                    format!(
-                        "{STUDY_RUNTIME_FILE}: {} stud{} ({})",
-                        names.len(),
-                        plural_y(names.len()),
-                        names.join(", ")
-                    ),
-                );
-                studies.runtime = Some(cfg);
-            }
-            Err(e) => {
-                parsed = false;
-                list.fail(
-                    "study_files",
-                    STUDY,
-                    e.message().to_string(),
-                    e.hint()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("fix {}", runtime_path.display())),
-                );
-            }
-        }
-        for w in warnings {
-            list.warn(
+    match studies.file() {
+        Some(file) => {
+            let names = studies.names();
+            list.pass(
                 "study_files",
                 STUDY,
-                format!("{STUDY_RUNTIME_FILE}: {w}"),
-                "jobs still launch".into(),
+                format!(
+                    "{file}: {} stud{} ({}), mount sources allowed",
+                    names.len(),
+                    plural_y(names.len()),
+                    names.join(", ")
+                ),
             );
         }
-    }
-    if exists(&legacy_path) {
-        let mut warnings = Vec::new();
-        match load_study_data_file(&legacy_path, &mut warnings) {
-            Ok(data) => {
-                list.pass(
-                    "study_files",
-                    STUDY,
-                    format!(
-                        "{STUDY_DATA_FILE} (legacy): {} stud{}",
-                        data.studies.len(),
-                        plural_y(data.studies.len())
-                    ),
-                );
-                studies.legacy = Some(data);
-            }
-            Err(e) => {
-                parsed = false;
-                list.fail(
-                    "study_files",
-                    STUDY,
-                    e.message().to_string(),
-                    e.hint()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("fix {}", legacy_path.display())),
-                );
-            }
-        }
-        for w in warnings {
-            list.warn(
-                "study_files",
-                STUDY,
-                format!("{STUDY_DATA_FILE}: {w}"),
-                "jobs still launch".into(),
-            );
-        }
-    }
-    if exists(&runtime_path) && exists(&legacy_path) {
-        list.fail(
-            "study_files",
-            STUDY,
-            format!("both {STUDY_RUNTIME_FILE} and {STUDY_DATA_FILE} exist; every launch with a study would be refused"),
-            format!(
-                "move the legacy datasets into studies.<study>.datasets of {STUDY_RUNTIME_FILE}, then remove {}",
-                legacy_path.display()
-            ),
-        );
-    } else if studies.runtime.is_none() && studies.legacy.is_none() && parsed {
-        list.pass(
+        None => list.pass(
             "study_files",
             STUDY,
             "no study files: jobs get no datasets or study settings".into(),
-        );
+        ),
     }
     check_dataset_sources(list, &studies);
     Some(studies)
@@ -772,6 +710,7 @@ fn check_job_user(list: &mut Checklist) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_core::study::STUDY_DATA_FILE;
 
     #[test]
     fn failures_fail_and_warnings_do_not() {
@@ -834,6 +773,6 @@ mod tests {
         assert!(list
             .checks
             .iter()
-            .any(|c| c.status == Status::Fail && c.summary.contains("both")));
+            .any(|c| c.status == Status::Fail && c.summary.contains("cannot be combined")));
     }
 }
