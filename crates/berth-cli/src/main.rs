@@ -3,6 +3,7 @@
 
 mod commands;
 mod context;
+mod live;
 mod output;
 mod site;
 mod style;

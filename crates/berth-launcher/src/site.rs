@@ -228,11 +228,7 @@ impl Site {
             None
         };
         s.parent_root = Some(self.parent_root.clone());
-        s.workspace = c
-            .workspace
-            .as_deref()
-            .filter(|ws| !ws.is_empty())
-            .map(berth_core::workspace::normpath);
+        s.workspace = self.host_workspace();
         s.orphan_policy = c.orphan_policy;
         s.hold_before_record = std::env::var_os(HOLD_BEFORE_RECORD_ENV).map(PathBuf::from);
         Ok(s)
@@ -274,6 +270,24 @@ impl Site {
     /// The state store file of this site (under the workspace as berth reads it).
     pub fn store_path(&self) -> PathBuf {
         default_path(&self.parent_root)
+    }
+
+    /// The host workspace, as berth labels this site's containers with it
+    /// (`io.berth.workspace`); `None` when the config names none.
+    pub fn host_workspace(&self) -> Option<String> {
+        self.config
+            .workspace
+            .as_deref()
+            .filter(|ws| !ws.is_empty())
+            .map(berth_core::workspace::normpath)
+    }
+
+    /// Whether a listed container of this site's name belongs to this site's workspace. One
+    /// of the same name in another workspace is another site's: `ps` lists it only when
+    /// asked, marked, and `logs` never reads it.
+    pub fn owns(&self, c: &ContainerSummary) -> bool {
+        let workspace = self.host_workspace();
+        workspace.is_some() && c.labels.get(labels::WORKSPACE).map(String::as_str) == workspace.as_deref()
     }
 
     /// The label filters that select this site's containers.
@@ -509,7 +523,7 @@ impl OpenSite {
         let listed = self.containers()?;
         if let Some(c) = listed
             .iter()
-            .filter(|c| container_matches(c, what))
+            .filter(|c| self.site.owns(c) && container_matches(c, what))
             .max_by_key(|c| c.created)
         {
             return Ok(JobOutput::Container {

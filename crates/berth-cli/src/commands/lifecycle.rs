@@ -9,8 +9,10 @@ use berth_core::Error;
 use berth_engine::EngineError;
 use berth_launcher::{BlockingJobHandle, FoundJob, OpenSite};
 use berth_store::HistoryEntry;
+use crate::live::LiveLine;
 use clap::Args;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Args)]
 pub struct LaunchCmd {
@@ -18,6 +20,9 @@ pub struct LaunchCmd {
     pub site: SiteArgs,
     #[command(flatten)]
     pub job: JobArgs,
+    /// Print JSON (the default output; accepted so every result command takes it).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A job of the site: its id, or a container id or name.
@@ -28,6 +33,9 @@ pub struct JobRef {
     /// The job id (or a container id or name).
     #[arg(value_name = "JOB")]
     pub job: String,
+    /// Print JSON (the default output; accepted so every result command takes it).
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn print(v: &Value) -> anyhow::Result<()> {
@@ -113,15 +121,40 @@ pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The `Instant` a Unix-milliseconds start time corresponds to (now, for a time ahead).
+fn started_instant(started_ms: i64) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(started_ms);
+    let ago = Duration::from_millis(now_ms.saturating_sub(started_ms).max(0) as u64);
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
 pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
     let ctx = open(&cmd.site)?;
     match ctx.find(&cmd.job)? {
         FoundJob::Live(handle) => {
+            let live = if handle.terminal_state().is_none() {
+                let started = ctx
+                    .store
+                    .launch_by_job(handle.job_id(), &ctx.site.name)
+                    .ok()
+                    .flatten()
+                    .map(|e| started_instant(e.started_ms()))
+                    .unwrap_or_else(Instant::now);
+                LiveLine::start(ctx.runtime.clone(), handle.job_id(), handle.container_id(), started)
+            } else {
+                None
+            };
             // A one-shot command: return once the container is removed, not only decided.
             // An engine outage longer than the site's engine_outage_limit ends the wait.
             let code = handle
                 .wait_settled_through_outage()
                 .map_err(|e| engine_error("wait for", &cmd.job, e))?;
+            if let Some(live) = live {
+                live.finish();
+            }
             print(&describe(&ctx, &handle, "ended"))?;
             check_recorded(&handle)?;
             Ok(exit_status(code))

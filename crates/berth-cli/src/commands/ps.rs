@@ -4,6 +4,7 @@ use crate::context::open;
 use crate::output::{history_json, human_duration, human_time};
 use crate::site::SiteArgs;
 use berth_core::labels;
+use berth_engine::ContainerSummary;
 use clap::Args;
 use serde_json::json;
 
@@ -17,6 +18,10 @@ pub struct PsCmd {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also list the containers of this site's name that belong to other workspaces
+    /// (another site with the same name on this engine), marked as such.
+    #[arg(long)]
+    pub all_workspaces: bool,
     /// At most this many past jobs with --all (newest first).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -24,7 +29,23 @@ pub struct PsCmd {
 
 pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
     let ctx = open(&cmd.site)?;
-    let containers = ctx.containers()?;
+    // Containers of this site's name in other workspaces are another site's.
+    let (mine, elsewhere): (Vec<_>, Vec<_>) = ctx.containers()?.into_iter().partition(|c| ctx.site.owns(c));
+    let other_count = elsewhere.len();
+    let containers: Vec<(&ContainerSummary, bool)> = mine
+        .iter()
+        .map(|c| (c, false))
+        .chain(elsewhere.iter().filter(|_| cmd.all_workspaces).map(|c| (c, true)))
+        .collect();
+    if other_count > 0 && !cmd.all_workspaces {
+        eprintln!(
+            "note: {other_count} container{} of a site named '{}' belong{} to other workspaces; --all-workspaces lists {}",
+            if other_count == 1 { "" } else { "s" },
+            ctx.site.name,
+            if other_count == 1 { "s" } else { "" },
+            if other_count == 1 { "it" } else { "them" },
+        );
+    }
     let history = if cmd.all {
         ctx.history(cmd.limit)?
     } else {
@@ -34,7 +55,7 @@ pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
     if cmd.json {
         let live: Vec<_> = containers
             .iter()
-            .map(|c| {
+            .map(|(c, other)| {
                 json!({
                     "job_id": c.labels.get(labels::JOB_ID),
                     "container_id": c.id,
@@ -42,10 +63,12 @@ pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
                     "image": c.image,
                     "state": c.status,
                     "created": c.created,
+                    "workspace": c.labels.get(labels::WORKSPACE),
+                    "other_workspace": other,
                 })
             })
             .collect();
-        let mut out = json!({"site": ctx.site.name, "containers": live});
+        let mut out = json!({"site": ctx.site.name, "workspace": ctx.site.host_workspace(), "containers": live});
         if cmd.all {
             out["history"] = history.iter().map(history_json).collect();
         }
@@ -57,14 +80,21 @@ pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
         "{:<24} {:<14} {:<10} {:<32} CREATED",
         "JOB", "CONTAINER", "STATE", "IMAGE"
     );
-    for c in &containers {
+    for (c, other) in &containers {
+        let mut created = human_time(c.created * 1000);
+        if *other {
+            created.push_str(&format!(
+                "  (other workspace: {})",
+                c.labels.get(labels::WORKSPACE).map(String::as_str).unwrap_or("-")
+            ));
+        }
         println!(
             "{:<24} {:<14} {:<10} {:<32} {}",
             c.labels.get(labels::JOB_ID).map(String::as_str).unwrap_or("-"),
             c.id.get(..12).unwrap_or(&c.id),
             c.status,
             c.image,
-            human_time(c.created * 1000),
+            created,
         );
     }
     if containers.is_empty() {
