@@ -208,7 +208,10 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
         bind(&host_local, &join_posix(WORKSPACE_MOUNT, "local"), true),
         bind(&host_job, &job_target, false),
     ];
-    let secret_mounts = runtime.as_ref().map(|r| r.secret_mounts.as_slice()).unwrap_or_default();
+    let secret_mounts = runtime
+        .as_ref()
+        .map(|r| r.secret_mounts.as_slice())
+        .unwrap_or_default();
     check_study_mounts(&data_mounts, secret_mounts, &host_workspace)?;
     for m in &data_mounts {
         mounts.push(bind(&m.source, &m.target, m.read_only));
@@ -253,12 +256,24 @@ fn bind(source: &str, target: &str, read_only: bool) -> Value {
 /// berth's path policy for a study's mounts (DESIGN decision 12): every dataset and secret
 /// mount source, then every secret mount's container path. Launch and `berth doctor` both
 /// call this, so a study file a launch refuses fails doctor with the same message.
-pub fn check_study_mounts(datasets: &[DataMount], secret_mounts: &[DataMount], host_workspace: &str) -> Result<()> {
+pub fn check_study_mounts(
+    datasets: &[DataMount],
+    secret_mounts: &[DataMount],
+    host_workspace: &str,
+) -> Result<()> {
     for m in datasets {
-        check_mount_source(&m.source, &format!("dataset source for {}", m.target), host_workspace)?;
+        check_mount_source(
+            &m.source,
+            &format!("dataset source for {}", m.target),
+            host_workspace,
+        )?;
     }
     for m in secret_mounts {
-        check_mount_source(&m.source, &format!("secret mount source for {}", m.target), host_workspace)?;
+        check_mount_source(
+            &m.source,
+            &format!("secret mount source for {}", m.target),
+            host_workspace,
+        )?;
         check_secret_target(&m.target)?;
     }
     Ok(())

@@ -247,7 +247,9 @@ pub fn check_study_known(parent_root: &Path, study: Option<&str>) -> Result<()> 
         crate::pyval::shorten(&study.escape_debug().to_string(), 100),
         parent_root.join(file).display()
     ))
-    .with_hint(format!("name one of the site's studies in the job's meta.json, or add the study to {file}")))
+    .with_hint(format!(
+        "name one of the site's studies in the job's meta.json, or add the study to {file}"
+    )))
 }
 
 /// The site's study files, parsed strictly as a launch parses them (the two files are

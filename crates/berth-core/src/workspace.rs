@@ -355,7 +355,11 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Invalid);
         let folder = ws.path().join("job-3").display().to_string();
         assert!(e.message().contains(&format!("'{folder}' does not exist")), "{e}");
-        assert!(e.message().contains(&format!("workspace '{}'", ws.path().display())), "{e}");
+        assert!(
+            e.message()
+                .contains(&format!("workspace '{}'", ws.path().display())),
+            "{e}"
+        );
         let e = check_job_folder(ws.path(), "job-2").unwrap_err();
         assert!(e.message().contains("is not a folder"), "{e}");
     }

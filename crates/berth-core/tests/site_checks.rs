@@ -78,7 +78,10 @@ fn legacy_and_combined_files_are_checked_as_a_launch_checks_them() {
     let both = launch_in("lung", "format_version: 2\nstudies: {}\n").study_data_yaml("{}\n");
     let e = doctor(&both).unwrap_err();
     assert_eq!(e.message(), both.err().message());
-    assert!(e.message().contains(STUDY_DATA_FILE.trim_start_matches("local/")), "{e}");
+    assert!(
+        e.message().contains(STUDY_DATA_FILE.trim_start_matches("local/")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -110,5 +113,8 @@ fn an_unknown_study_is_an_error_naming_it_and_the_studies_there_are() {
 
     let legacy = Fixture::client().study_data_yaml("lung:\n  train: {source: /d, mode: ro}\n");
     let e = check_study_known(legacy.parent_root(), Some("lungs")).unwrap_err();
-    assert!(e.message().contains("unknown study 'lungs'") && e.message().contains(": lung"), "{e}");
+    assert!(
+        e.message().contains("unknown study 'lungs'") && e.message().contains(": lung"),
+        "{e}"
+    );
 }

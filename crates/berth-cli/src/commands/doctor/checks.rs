@@ -469,9 +469,9 @@ fn check_study_files(list: &mut Checklist, site: Option<&Site>, local_ok: bool) 
                 "study_files",
                 STUDY,
                 e.message().to_string(),
-                e.hint()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| "fix the study file; every launch with a study is refused until then".into()),
+                e.hint().map(str::to_string).unwrap_or_else(|| {
+                    "fix the study file; every launch with a study is refused until then".into()
+                }),
             );
             return None;
         }
