@@ -59,7 +59,7 @@ impl ParentRootOrigin {
             ParentRootOrigin::Explicit => "from --parent-root or BERTH_PARENT_ROOT",
             ParentRootOrigin::HostWorkspace => "the config's host workspace",
             ParentRootOrigin::ParentMount => {
-                "the parent container's mount; the config's host workspace is not here"
+                "the parent container's mount; the config names no host workspace that exists here"
             }
             ParentRootOrigin::WorkspaceObject => "the parent's workspace object",
         }
