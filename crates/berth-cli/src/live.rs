@@ -58,7 +58,12 @@ fn width() -> usize {
 impl LiveLine {
     /// Start the line for a running job when stderr is a terminal; `None` otherwise.
     /// `started` is when the job started (the elapsed time counts from there).
-    pub fn start(runtime: Arc<dyn ContainerRuntime>, job: &str, container_id: &str, started: Instant) -> Option<Self> {
+    pub fn start(
+        runtime: Arc<dyn ContainerRuntime>,
+        job: &str,
+        container_id: &str,
+        started: Instant,
+    ) -> Option<Self> {
         if !std::io::stderr().is_terminal() {
             return None;
         }
@@ -145,7 +150,13 @@ mod tests {
 
     #[test]
     fn the_line_names_job_state_elapsed_and_the_last_output() {
-        let line = render("hello-1", "running", Duration::from_millis(12_300), Some("epoch 2/3\n"), 80);
+        let line = render(
+            "hello-1",
+            "running",
+            Duration::from_millis(12_300),
+            Some("epoch 2/3\n"),
+            80,
+        );
         assert_eq!(line, "hello-1: running, 12.3s | epoch 2/3");
         assert_eq!(
             render("j", "running", Duration::from_secs(185), None, 80),

@@ -9,7 +9,7 @@
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, LabelFilter};
-use berth_stub_image::testing::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{engine_or_skip, unique_name, Cleanup};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

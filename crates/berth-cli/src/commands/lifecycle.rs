@@ -3,13 +3,13 @@
 
 use crate::commands::plan::{plan_job, JobArgs};
 use crate::context::{open, open_site};
+use crate::live::LiveLine;
 use crate::output::{exit_status, job_json};
 use crate::site::SiteArgs;
 use berth_core::Error;
 use berth_engine::EngineError;
 use berth_launcher::{BlockingJobHandle, FoundJob, OpenSite};
 use berth_store::HistoryEntry;
-use crate::live::LiveLine;
 use clap::Args;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -143,7 +143,12 @@ pub fn wait(cmd: &JobRef) -> anyhow::Result<i32> {
                     .flatten()
                     .map(|e| started_instant(e.started_ms()))
                     .unwrap_or_else(Instant::now);
-                LiveLine::start(ctx.runtime.clone(), handle.job_id(), handle.container_id(), started)
+                LiveLine::start(
+                    ctx.runtime.clone(),
+                    handle.job_id(),
+                    handle.container_id(),
+                    started,
+                )
             } else {
                 None
             };

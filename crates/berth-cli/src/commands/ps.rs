@@ -68,7 +68,8 @@ pub fn run(cmd: &PsCmd) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        let mut out = json!({"site": ctx.site.name, "workspace": ctx.site.host_workspace(), "containers": live});
+        let mut out =
+            json!({"site": ctx.site.name, "workspace": ctx.site.host_workspace(), "containers": live});
         if cmd.all {
             out["history"] = history.iter().map(history_json).collect();
         }
