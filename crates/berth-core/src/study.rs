@@ -269,7 +269,6 @@ pub fn load_site_studies(parent_root: &Path, warnings: &mut Vec<String>) -> Resu
     Ok(out)
 }
 
-
 /// The v1 data mounts for `study` at launch (used only when there is no v2 file). No
 /// study, or a missing file (with a warning), gives no mounts; a bad file is Invalid.
 pub fn load_v1_mounts(parent_root: &Path, study: &str, warnings: &mut Vec<String>) -> Result<Vec<DataMount>> {
