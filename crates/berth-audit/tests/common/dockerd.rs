@@ -1,10 +1,13 @@
 //! A dedicated Docker engine for tests that restart an engine: its own `dockerd` with its
 //! own data root, exec root, pidfile, socket and config file (so the host's daemon.json is
-//! not read), no default bridge and no iptables rules (a test's network is a bridge of its
-//! own), the `vfs` storage driver (nothing shared with the host engine's storage), and a
-//! short shutdown timeout. The shared engine is never touched. Started and removed by the
-//! test: dropping it stops the daemon, ends the containerd it started (found by its own
-//! exec root, ended by pid), and removes its folder.
+//! not read), its own default bridge (an interface this helper creates, never `docker0`)
+//! and no iptables rules, the `vfs` storage driver (nothing shared with the host engine's
+//! storage), and a short shutdown timeout. The shared engine is never touched. Started and
+//! removed by the test: dropping it stops the daemon, ends the containerd it started (found
+//! by its own exec root, ended by pid), deletes its bridge and removes its folder.
+//!
+//! Not `--bridge=none`: a daemon started so deletes the host's `docker0` interface, which
+//! belongs to the shared engine (its default-bridge containers then cannot start).
 //!
 //! Needs root and a `dockerd` binary; [`DedicatedEngine::start_or_skip`] skips (or, with
 //! `BERTH_REQUIRE_DOCKER=1`, fails) when it cannot run.
@@ -21,6 +24,8 @@ const DAEMON_STEP: Duration = Duration::from_secs(90);
 
 pub struct DedicatedEngine {
     dir: tempfile::TempDir,
+    /// The default bridge of this engine: an interface of its own.
+    bridge: String,
     live_restore: bool,
     daemon: Option<Child>,
 }
@@ -47,8 +52,10 @@ impl DedicatedEngine {
             .tempdir_in("/tmp")
             .map_err(|e| format!("temp dir: {e}"))?;
         std::fs::write(dir.path().join("daemon.json"), "{}\n").map_err(|e| e.to_string())?;
+        let bridge = own_bridge()?;
         let mut engine = Self {
             dir,
+            bridge,
             live_restore,
             daemon: None,
         };
@@ -86,8 +93,8 @@ impl DedicatedEngine {
             .arg(self.path("docker.pid"))
             .arg("--host")
             .arg(self.url())
+            .arg(format!("--bridge={}", self.bridge))
             .args([
-                "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
                 "--storage-driver=vfs",
@@ -178,6 +185,35 @@ impl DedicatedEngine {
     }
 }
 
+/// A bridge interface for one dedicated engine: a name and a /24 of its own (10.213.x.0,
+/// from the process id and a counter, so concurrent tests do not meet).
+fn own_bridge() -> Result<String, String> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    let name = format!("bbr{}x{n}", pid % 100_000);
+    let subnet = (pid.wrapping_add(n * 7) % 250) + 1;
+    let ip = |args: &[&str]| -> Result<(), String> {
+        let status = Command::new("ip")
+            .args(args)
+            .status()
+            .map_err(|e| format!("cannot run ip: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("ip {} failed: {status}", args.join(" ")))
+        }
+    };
+    ip(&["link", "add", &name, "type", "bridge"])?;
+    let configured = ip(&["addr", "add", &format!("10.213.{subnet}.1/24"), "dev", &name])
+        .and_then(|()| ip(&["link", "set", &name, "up"]));
+    if let Err(e) = configured {
+        let _ = ip(&["link", "del", &name]);
+        return Err(e);
+    }
+    Ok(name)
+}
+
 impl Drop for DedicatedEngine {
     fn drop(&mut self) {
         self.stop_daemon();
@@ -199,5 +235,6 @@ impl Drop for DedicatedEngine {
                 let _ = Command::new("umount").arg("-l").arg(p).status();
             }
         }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
     }
 }
