@@ -57,12 +57,6 @@ fn register_containers(rt: &DockerRuntime, cleanup: &Cleanup, workspace: &Path) 
 /// One `berth demo` run on a unique network name, image tag and a work dir that does not
 /// exist yet (under a temp dir removed at the end). The network and image are registered
 /// for removal before the binary runs, the demo's containers right after it.
-/// The demo's network, image and work dir flags.
-#[cfg(feature = "demo")]
-fn site_flags<'a>(network: &'a str, image: &'a str, workdir: &'a str) -> [&'a str; 6] {
-    ["--network", network, "--image-tag", image, "--workdir", workdir]
-}
-
 #[cfg(feature = "demo")]
 struct DemoRun {
     _cleanup: Cleanup,
@@ -77,29 +71,52 @@ struct DemoRun {
 
 #[cfg(feature = "demo")]
 impl DemoRun {
-    /// `berth demo <flags> --network .. --image-tag .. --workdir ..`.
+    /// `berth demo <flags> --network .. --image-tag .. --workdir ..`, run to its end.
     fn new(rt: &DockerRuntime, flags: &[&str]) -> Self {
+        let mut demo = Self::prepare(rt);
+        (demo.code, demo.stdout, demo.stderr) = run(&mut demo.command(flags));
+        demo.register_containers(rt);
+        demo
+    }
+
+    /// A network, image tag and work dir for one demo run, removed at the end; not run yet.
+    fn prepare(rt: &DockerRuntime) -> Self {
         let cleanup = Cleanup::new(rt);
         let network = cleanup.network(&unique_name("net"));
         let image = cleanup.image(&format!("{}:latest", unique_name("img")));
         let tmp = tempfile::tempdir().expect("a temp dir");
         let workdir = tmp.path().canonicalize().expect("a real path").join("site");
-        let workdir_arg = workdir.display().to_string();
-        let mut args = vec!["demo"];
-        args.extend_from_slice(flags);
-        args.extend(site_flags(&network, &image, &workdir_arg));
-        let (code, stdout, stderr) = run(&mut berth(&args));
-        register_containers(rt, &cleanup, &workdir.join("workspace"));
         Self {
             _cleanup: cleanup,
             _tmp: tmp,
             network,
             image,
             workdir,
-            code,
-            stdout,
-            stderr,
+            code: -1,
+            stdout: String::new(),
+            stderr: String::new(),
         }
+    }
+
+    /// `berth demo <flags>` on this run's network, image and work dir.
+    fn command(&self, flags: &[&str]) -> Command {
+        let workdir = self.workdir.display().to_string();
+        let mut args = vec!["demo"];
+        args.extend_from_slice(flags);
+        args.extend([
+            "--network",
+            &self.network,
+            "--image-tag",
+            &self.image,
+            "--workdir",
+            &workdir,
+        ]);
+        berth(&args)
+    }
+
+    /// The containers the demo made, removed at the end whatever happened.
+    fn register_containers(&self, rt: &DockerRuntime) {
+        register_containers(rt, &self._cleanup, &self.workdir.join("workspace"));
     }
 
     fn assert_succeeded(&self) {
@@ -360,15 +377,9 @@ fn without_the_demo_feature_there_is_no_demo_command() {
 #[test]
 fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
     let Some(rt) = engine_or_skip() else { return };
-    let cleanup = Cleanup::new(&rt);
-    let network = cleanup.network(&unique_name("net"));
-    let image = cleanup.image(&format!("{}:latest", unique_name("img")));
-    let tmp = tempfile::tempdir().expect("a temp dir");
-    let workdir = tmp.path().canonicalize().expect("a real path").join("site");
-    let workdir_arg = workdir.display().to_string();
-    let mut args = vec!["demo"];
-    args.extend(site_flags(&network, &image, &workdir_arg));
-    let child = berth(&args)
+    let demo = DemoRun::prepare(&rt);
+    let child = demo
+        .command(&[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -381,13 +392,13 @@ fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
         .expect("kill -INT");
     assert!(sent.success());
     let out = child.wait_with_output().expect("berth demo ends");
-    register_containers(&rt, &cleanup, &workdir.join("workspace"));
+    demo.register_containers(&rt);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "stderr:\n{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     let filters = [LabelFilter::eq(
         berth_core::labels::WORKSPACE,
-        &workdir.join("workspace").display().to_string(),
+        &demo.workdir.join("workspace").display().to_string(),
     )];
     let left = block_on(rt.list(&filters, true)).expect("list");
     assert!(left.is_empty(), "the demo left containers: {left:?}");
