@@ -5,13 +5,14 @@
 #   e2e/rootfs.sh            (needs root and debootstrap: apt-get install debootstrap)
 #
 # Environment: BERTH_E2E_CACHE (default ~/.cache/berth-e2e), DEBIAN_SUITE (bookworm),
-# DEBIAN_MIRROR (http://deb.debian.org/debian).
+# DEBIAN_MIRROR (http://deb.debian.org/debian), DEBIAN_PACKAGES (comma-separated packages
+# added to debootstrap's minbase; default: Python 3 with venv, ca-certificates, procps).
 set -euo pipefail
 
 suite="${DEBIAN_SUITE:-bookworm}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 cache="${BERTH_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-e2e}"
-packages="python3,python3-venv,ca-certificates,procps"
+packages="${DEBIAN_PACKAGES:-python3,python3-venv,ca-certificates,procps}"
 # Bump when the recipe below changes.
 recipe=1
 
