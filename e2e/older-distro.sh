@@ -19,6 +19,10 @@
 #
 #   e2e/older-distro.sh          needs root, Docker, python3, debootstrap, cargo, curl
 #
+# Time (docs/install.md has the breakdown): 213 s with warm caches. Cold, the two release
+# builds, debootstrap and the CPython build dominate: 6 to 36 min each measured on a shared,
+# heavily loaded machine.
+#
 # Environment: BERTH_E2E_CACHE (rootfs, CPython build, wheels, build tools; default
 # ~/.cache/berth-e2e), BERTH_E2E_KEEP=1 (keep the work dir).
 set -euo pipefail
