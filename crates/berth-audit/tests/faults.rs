@@ -332,9 +332,9 @@ async fn a_removal_that_fails_is_retried() {
 
 /// The engine deadline of the tests below (`engine_timeout`): short, yet long enough for
 /// a create or start on a loaded shared engine.
-const DEADLINE: Duration = Duration::from_secs(5);
+const DEADLINE: Duration = Duration::from_secs(10);
 /// "It did not hang": a generous upper bound for one failing request on a loaded machine.
-const BOUND: Duration = Duration::from_secs(20);
+const BOUND: Duration = Duration::from_secs(40);
 
 fn short_deadline(s: &mut LauncherSettings) {
     s.engine_timeout = DEADLINE;
@@ -382,7 +382,10 @@ async fn a_hung_engine_is_an_error_within_the_deadline_never_an_outcome() {
     eprintln!("(h) poll, engine hung: {took:?}: {e}");
     assert!(took >= DEADLINE && took < BOUND, "{took:?}");
     let msg = unreachable_text(&e);
-    assert!(msg.contains(&s.proxy.url()) && msg.contains("within 5s"), "{msg}");
+    assert!(
+        msg.contains(&s.proxy.url()) && msg.contains(&format!("within {}s", DEADLINE.as_secs())),
+        "{msg}"
+    );
     assert_eq!(step("poll", long.poll()).await, JobReturnCode::Unknown);
 
     let t = Instant::now();
@@ -443,7 +446,11 @@ async fn slow_headers_past_the_deadline_fail_fast_and_under_it_work() {
         t.elapsed()
     );
     assert!(t.elapsed() < BOUND);
-    assert!(err.message().contains("did not answer a ping within 5s"), "{err}");
+    assert!(
+        err.message()
+            .contains(&format!("did not answer a ping within {}s", DEADLINE.as_secs())),
+        "{err}"
+    );
     s.site.assert_no_containers().await;
 
     s.proxy.set_answer_delay(Duration::from_millis(400));
