@@ -9,15 +9,19 @@
 //! site that sets `privileged`, `cap_add`, `devices`, `ipc_mode`, ... in its container
 //! options allows exactly those.
 //!
+//! [`engine_promises`] reads back what the engine made of a plan (for `berth doctor`).
+//!
 //! [`audit_live`] inspects through a runtime; [`assert_container_passes`] and
 //! [`AuditingRuntime`] let test suites audit every container they create.
 
 mod checks;
 mod live;
 mod policy;
+mod promises;
 mod report;
 
 pub use checks::audit_container;
 pub use live::{assert_container_passes, audit_live, AuditRecord, AuditingRuntime};
 pub use policy::{AuditPolicy, SiteAllowances, SitePolicy};
+pub use promises::{engine_promises, Promise};
 pub use report::{AuditReport, Check, Finding, Severity};

@@ -229,6 +229,10 @@ fn doctor_passes_on_the_demo_workspace_it_kept() {
     assert!(stdout.contains(&format!("✓ image {image} present")), "{stdout}");
     assert!(stdout.contains("the site is ready for berth"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
+    // The engine kept every promise of a throwaway container made from a sample plan.
+    for promise in ["user", "workspace_root", "mounts", "network", "auto_remove"] {
+        assert!(stdout.contains(&format!("✓ {promise}: ")), "{promise}:\n{stdout}");
+    }
 
     let (code, stdout, _) = run(&mut berth(&[
         "doctor",

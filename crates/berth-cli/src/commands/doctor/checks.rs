@@ -92,6 +92,7 @@ const STUDY: &str = "Study files";
 const IMAGES: &str = "Images";
 const OPTIONS: &str = "Container options";
 const USER: &str = "Job user";
+const ENGINE_PROMISES: &str = "What the engine makes of a plan";
 
 /// The engine, once reached, with a runtime to ask it on.
 struct Engine {
@@ -126,6 +127,7 @@ pub fn run_all(args: &SiteArgs) -> Checklist {
     let studies = check_study_files(&mut list, site.as_ref(), local_ok);
     check_images(&mut list, site.as_ref(), engine.as_ref(), studies.as_ref());
     check_container_options(&mut list, site.as_ref(), studies.as_ref());
+    check_engine_promises(&mut list, site.as_ref(), engine.as_ref(), local_ok);
     check_job_user(&mut list);
     list
 }
@@ -683,6 +685,175 @@ fn check_container_options(list: &mut Checklist, site: Option<&Site>, studies: O
                     .unwrap_or_else(|| format!("fix {source} in {STUDY_RUNTIME_FILE}")),
             ),
         }
+    }
+}
+
+/// What the engine really does with a plan: a throwaway container from the plan of a sample
+/// job (a stub image imported for it, a job folder made for it in the workspace), created on
+/// the site's network, inspected and removed with its image and folder. It is never started.
+/// Each promise the engine did not keep is a failure with its fix.
+fn check_engine_promises(list: &mut Checklist, site: Option<&Site>, engine: Option<&Engine>, local_ok: bool) {
+    let (Some(site), Some(engine), true) = (site, engine, local_ok) else {
+        list.skip(
+            "engine_promises",
+            ENGINE_PROMISES,
+            "what the engine makes of a plan: needs the site config, the engine and the workspace".into(),
+        );
+        return;
+    };
+    if let Ok(info) = engine.ask(engine.docker.engine()) {
+        if !info.reports_oom_kills() {
+            list.warn(
+                "oom_flag",
+                ENGINE_PROMISES,
+                format!("{} does not flag OOM kills", info.describe()),
+                "a job the kernel kills for memory ends as exit code 137 without the OOM flag; \
+                 Podman 5 and Docker flag it"
+                    .into(),
+            );
+        }
+    }
+    let probe = ThrowawayJob::new(site);
+    let result = probe.run(site, engine);
+    probe.clean(engine);
+    match result {
+        Err(EngineError::Unsupported { engine: e, what, why }) => list.fail(
+            "engine_promises",
+            ENGINE_PROMISES,
+            format!("{e} cannot keep {what}"),
+            why,
+        ),
+        Err(e) => list.fail(
+            "engine_promises",
+            ENGINE_PROMISES,
+            format!("cannot create a throwaway container from a sample plan: {e}"),
+            "fix the failures above (network, workspace, engine) first".into(),
+        ),
+        Ok(promises) => {
+            for p in promises {
+                if p.kept {
+                    list.pass(
+                        "engine_promises",
+                        ENGINE_PROMISES,
+                        format!("{}: {}", p.name, p.detail),
+                    );
+                } else {
+                    list.fail(
+                        "engine_promises",
+                        ENGINE_PROMISES,
+                        format!("{} not kept: {}", p.name, p.detail),
+                        p.fix,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The sample job of [`check_engine_promises`]: unique names, removed by [`Self::clean`].
+struct ThrowawayJob {
+    job_id: String,
+    image: String,
+    dir: std::path::PathBuf,
+    /// The container's name once planned.
+    container: std::cell::RefCell<Option<String>>,
+}
+
+impl ThrowawayJob {
+    fn new(site: &Site) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let job_id = format!("berth-doctor-{}-{nanos:08x}", std::process::id());
+        Self {
+            image: format!("{job_id}:probe"),
+            dir: site.parent_root.join(&job_id),
+            job_id,
+            container: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn run(&self, site: &Site, engine: &Engine) -> Result<Vec<berth_audit::Promise>, EngineError> {
+        let refused = |e: &dyn std::fmt::Display| EngineError::Api {
+            status: 0,
+            message: e.to_string(),
+        };
+        std::fs::create_dir(&self.dir)
+            .map_err(|e| refused(&format!("cannot make {}: {e}", self.dir.display())))?;
+        let plan = site
+            .plan(&self.request(site))
+            .map_err(|e| refused(&format!("the sample job does not plan: {}", e.message())))?;
+        engine.ask(
+            engine
+                .docker
+                .import_image(berth_stub_image::rootfs_tar(), &self.image),
+        )?;
+        self.container.replace(Some(plan.name.clone()));
+        let id = engine.ask(
+            engine
+                .docker
+                .create(&plan.name, &plan.create, plan.platform.as_deref()),
+        )?;
+        let inspect = engine.ask(engine.docker.inspect_raw(&id));
+        let removed = engine.ask(engine.docker.remove(&id, true));
+        let inspect = inspect?;
+        removed?;
+        Ok(berth_audit::engine_promises(
+            &plan.create,
+            &inspect,
+            WORKSPACE_MOUNT,
+        ))
+    }
+
+    fn request(&self, site: &Site) -> berth_launcher::JobRequest {
+        let meta = serde_json::json!({
+            "job_id": self.job_id,
+            "launcher_spec": {site.name.clone(): {"docker": {"image": self.image}}},
+        });
+        let (module, name_flag, config) = match site.role {
+            berth_core::args::Role::Client => (
+                "nvflare.private.fed.app.client.worker_process",
+                serde_json::json!(["--client_name", site.name]),
+                "fed_client.json",
+            ),
+            berth_core::args::Role::Server => (
+                "nvflare.private.fed.app.server.runner_process",
+                serde_json::json!(["--server_name", site.name]),
+                "fed_server.json",
+            ),
+        };
+        let mut args = serde_json::json!({
+            "exe_module": ["-m", module],
+            "workspace": ["-m", WORKSPACE_MOUNT],
+            "startup_dir": ["-w", format!("{WORKSPACE_MOUNT}/startup")],
+            "job_id": ["-n", self.job_id],
+            "startup_config_file": ["-s", config],
+        });
+        if site.role == berth_core::args::Role::Client {
+            args["client_name"] = name_flag;
+        }
+        berth_launcher::JobRequest {
+            meta: meta.as_object().cloned().unwrap_or_default(),
+            args: args
+                .as_object()
+                .cloned()
+                .map(berth_core::args::JobProcessArgs::from_map),
+            set_options: Vec::new(),
+            workspace_object: true,
+        }
+    }
+
+    /// Best effort: the container is already gone unless the run failed half-way.
+    fn clean(&self, engine: &Engine) {
+        if let Some(name) = self.container.borrow().as_deref() {
+            match engine.ask(engine.docker.remove(name, true)) {
+                Ok(()) | Err(EngineError::NotFound(_)) => {}
+                Err(e) => eprintln!("doctor: could not remove the throwaway container {name}: {e}"),
+            }
+        }
+        let _ = engine.ask(engine.docker.remove_image(&self.image));
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
