@@ -376,7 +376,8 @@ mod tests {
 
     #[test]
     fn each_broken_promise_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("user", Box::new(|v| v["Config"]["User"] = json!(""))),
             (
                 "workspace_root",

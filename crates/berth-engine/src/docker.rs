@@ -175,6 +175,23 @@ impl DockerRuntime {
             .await
     }
 
+    /// For a Podman service: whether it runs rootless, and its cgroup version (`v1`, `v2`),
+    /// from Podman's own `/libpod/info`. `None` for Docker.
+    pub async fn podman_host(&self) -> EngineResult<Option<PodmanHost>> {
+        let (_, info) = self.negotiated().await?;
+        if !matches!(info.family(), crate::dialect::EngineFamily::Podman { .. }) {
+            return Ok(None);
+        }
+        let answer = self.get_json("/libpod/info").await?;
+        Ok(Some(PodmanHost {
+            rootless: answer
+                .pointer("/host/security/rootless")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            cgroup_version: json_str(&answer, "/host/cgroupVersion"),
+        }))
+    }
+
     fn err(&self, e: BollardError) -> EngineError {
         map_error(e, &self.inner.endpoint)
     }
@@ -254,6 +271,14 @@ impl DockerRuntime {
         let docker = self.client().await?;
         docker.remove_network(name).await.map_err(|e| self.err(e))
     }
+}
+
+/// What a Podman service says of its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodmanHost {
+    pub rootless: bool,
+    /// `v1` or `v2`.
+    pub cgroup_version: String,
 }
 
 /// Asks the engine its version with the oldest supported API in the path, checks it, and

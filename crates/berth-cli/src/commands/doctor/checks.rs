@@ -713,6 +713,23 @@ fn check_engine_promises(list: &mut Checklist, site: Option<&Site>, engine: Opti
             );
         }
     }
+    match engine.ask(engine.docker.podman_host()) {
+        Ok(Some(host)) if host.rootless && host.cgroup_version == "v1" => list.fail(
+            "rootless_limits",
+            ENGINE_PROMISES,
+            "rootless Podman on a cgroup v1 host ignores memory, CPU and pids limits".into(),
+            "run Podman rootful (sudo podman system service), or move the host to cgroup v2".into(),
+        ),
+        Ok(Some(host)) if host.rootless => list.warn(
+            "rootless",
+            ENGINE_PROMISES,
+            format!("rootless Podman (cgroup {})", host.cgroup_version),
+            "jobs reach the network through slirp4netns, which needs /dev/net/tun usable by the \
+             service's user; the workspace must be readable by that user"
+                .into(),
+        ),
+        _ => {}
+    }
     let probe = ThrowawayJob::new(site);
     let result = probe.run(site, engine);
     probe.clean(engine);
