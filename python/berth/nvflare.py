@@ -30,7 +30,6 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.job_launcher_spec import (
     JobHandleSpec,
     JobLauncherSpec,
-    JobProcessArgs,
     JobReturnCode,
     add_launcher,
 )
@@ -43,51 +42,18 @@ __all__ = [
     "ServerDockerJobLauncher",
 ]
 
-WORKSPACE_MOUNT = "/var/tmp/nvflare/workspace"
-WORKSPACE_ENV = "NVFL_DOCKER_WORKSPACE"
-DEFAULT_NETWORK = "nvflare-network"
-DEFAULT_PYTHON_PATH = "/usr/local/bin/python"
-ORPHAN_POLICIES = ("adopt", "terminate", "report")
-
-# Docker SDK run kwargs the launcher sets itself; a site default may not name them.
-RESERVED_DOCKER_KWARGS = frozenset(
-    {
-        "volumes",
-        "mounts",
-        "network",
-        "environment",
-        "command",
-        "name",
-        "detach",
-        "auto_remove",
-        "user",
-        "working_dir",
-        "image",
-    }
-)
-
-# Job process args that become module arguments, in order.
-_CLIENT_MODULE_ARGS = (
-    JobProcessArgs.WORKSPACE,
-    JobProcessArgs.STARTUP_DIR,
-    JobProcessArgs.JOB_ID,
-    JobProcessArgs.CLIENT_NAME,
-    JobProcessArgs.PARENT_URL,
-    JobProcessArgs.PARENT_CONN_SEC,
-    JobProcessArgs.TARGET,
-    JobProcessArgs.SCHEME,
-    JobProcessArgs.STARTUP_CONFIG_FILE,
-)
-_SERVER_MODULE_ARGS = (
-    JobProcessArgs.WORKSPACE,
-    JobProcessArgs.STARTUP_CONFIG_FILE,
-    JobProcessArgs.APP_ROOT,
-    JobProcessArgs.JOB_ID,
-    JobProcessArgs.PARENT_URL,
-    JobProcessArgs.PARENT_CONN_SEC,
-    JobProcessArgs.ROOT_URL,
-    JobProcessArgs.SERVICE_HOST,
-    JobProcessArgs.SERVICE_PORT,
+# The contract constants come from berth's core (generated; a test fails on any drift).
+from berth._contract import (  # noqa: E402
+    CLIENT_MODULE_ARGS as _CLIENT_MODULE_ARGS,
+    DEFAULT_NETWORK,
+    DEFAULT_PYTHON_PATH,
+    DEFAULT_START_TIMEOUT,
+    ORPHAN_POLICIES,
+    RESERVED_DOCKER_KWARGS,
+    SERVER_MODULE_ARGS as _SERVER_MODULE_ARGS,
+    STUDY_DATA_PATH_FILE,
+    WORKSPACE_ENV,
+    WORKSPACE_MOUNT,
 )
 
 
@@ -219,7 +185,7 @@ class DockerJobLauncher(JobLauncherSpec):
     """
 
     WORKSPACE_MOUNT = WORKSPACE_MOUNT
-    STUDY_DATA_PATH_FILE = "local/study_data.yaml"
+    STUDY_DATA_PATH_FILE = STUDY_DATA_PATH_FILE
     DEFAULT_PYTHON_PATH = DEFAULT_PYTHON_PATH
 
     _ROLE = None
@@ -230,7 +196,7 @@ class DockerJobLauncher(JobLauncherSpec):
         workspace: str = None,
         network: str = DEFAULT_NETWORK,
         python_path: str = None,
-        timeout: int = 30,
+        timeout: int = DEFAULT_START_TIMEOUT,
         default_job_container_kwargs: dict = None,
         default_job_env: dict = None,
         default_python_path: str = None,

@@ -103,6 +103,7 @@ async fn fixture() -> Fixture {
         launcher_env: &env,
         uid: 1000,
         gid: 1000,
+        berth_python: false,
     })
     .expect("plan");
     let fake = FakeRuntime::with("net-a", "img:1");

@@ -112,6 +112,7 @@ impl Planner {
             launcher_env: &env,
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
+            berth_python: false,
         })?;
         Ok((plan, started.elapsed()))
     }

@@ -616,3 +616,67 @@ fn a_closed_stdout_is_quiet_and_ctrl_c_exits_130() {
     let out = site.run("stop", &["hygiene"]);
     assert!(out.status.success(), "stop: {}", text(&out.stderr));
 }
+
+/// DESIGN decision 15, checked from inside a real job container: berth's own Python files
+/// are on the job's PYTHONPATH (last), from `<workspace>/.berth-python` mounted read-only,
+/// and that folder holds the package files and nothing else; the state store is not there.
+#[test]
+fn a_job_sees_berth_python_files_read_only_and_nothing_else() {
+    let Some(engine) = engine_or_skip() else { return };
+    let site = CliSite::new(engine, json!({}));
+    let target = berth_core::BERTH_PYTHON_TARGET;
+    let script = format!(
+        "probe probe.json {target}/berth/nvflare.py {target}/berth/_contract.py\n\
+         try-read {target}\ntry-read {target}/berth\ntry-write {target}/berth/planted.py\n\
+         try-read {target}/.berth\nexit 0"
+    );
+    site.launch("job-py", &script);
+    let out = site.run("wait", &["job-py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let probe: Value = serde_json::from_str(
+        &std::fs::read_to_string(site.job_dir("job-py").join("probe.json")).expect("probe"),
+    )
+    .expect("probe JSON");
+    let host_dir = site.root().join(berth_core::BERTH_PYTHON_DIR);
+    let mount = probe["mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["target"] == target)
+        .unwrap_or_else(|| panic!("no mount at {target}: {probe:#}"));
+    assert_eq!(mount["ro"], true, "{mount:#}");
+    let pythonpath = probe["env"]["PYTHONPATH"].as_str().expect("PYTHONPATH");
+    assert!(pythonpath.ends_with(&format!(":{target}")), "{pythonpath}");
+    for name in ["nvflare.py", "_contract.py"] {
+        let attempt = &probe["attempts"][format!("read:{target}/berth/{name}")];
+        assert_eq!(attempt["ok"], true, "{name}: {attempt:#}");
+        let on_host = std::fs::metadata(host_dir.join("berth").join(name))
+            .expect("host file")
+            .len();
+        assert!(
+            attempt["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&on_host.to_string()),
+            "{name}: the job reads the host's file ({on_host} bytes): {attempt:#}"
+        );
+    }
+
+    let log = std::fs::read_to_string(site.log_file("job-py")).expect("berth-job.log");
+    assert!(log.contains(&format!("try-read {target}: ok 1 entries")), "{log}");
+    assert!(
+        log.contains(&format!("try-read {target}/berth: ok 3 entries")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("try-write {target}/berth/planted.py: error")),
+        "{log}"
+    );
+    assert!(log.contains(&format!("try-read {target}/.berth: error")), "{log}");
+    assert!(!host_dir.join("berth/planted.py").exists());
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("berth/_contract.py")).expect("contract"),
+        berth_launcher::pyfiles::contract_module()
+    );
+}

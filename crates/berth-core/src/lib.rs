@@ -41,5 +41,10 @@ pub const DEFAULT_ENGINE_TIMEOUT_SECS: f64 = 30.0;
 /// How long `berth wait` rides out an engine that cannot be reached before it gives up
 /// with an engine error, in seconds (site arg `engine_outage_limit`).
 pub const DEFAULT_ENGINE_OUTAGE_LIMIT_SECS: f64 = 120.0;
+/// The folder, directly under the workspace, where berth writes its own pure-Python files
+/// for job containers (DESIGN decision 15). Never the state store, never a job's data.
+pub const BERTH_PYTHON_DIR: &str = ".berth-python";
+/// Where a job container sees [`BERTH_PYTHON_DIR`], read-only; the last PYTHONPATH entry.
+pub const BERTH_PYTHON_TARGET: &str = "/opt/berth/python";
 /// Environment variable that names the host workspace when the config does not.
 pub const WORKSPACE_ENV: &str = "NVFL_DOCKER_WORKSPACE";

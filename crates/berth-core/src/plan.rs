@@ -11,7 +11,7 @@ use crate::resources::portable_resources;
 use crate::sdk_kwargs;
 use crate::study::{self, DataMount, StudyRuntime};
 use crate::workspace::{self, check_mount_source, join_posix, safe_workspace_child_path};
-use crate::{labels, names, Error, Result, WORKSPACE_MOUNT};
+use crate::{labels, names, Error, Result, BERTH_PYTHON_DIR, BERTH_PYTHON_TARGET, WORKSPACE_MOUNT};
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -74,6 +74,12 @@ pub struct PlanRequest<'a> {
     /// The launcher process uid and gid; the job runs as them.
     pub uid: u32,
     pub gid: u32,
+    /// Make berth's own pure-Python files importable in the job (DESIGN decision 15):
+    /// `<host workspace>/.berth-python` mounted read-only at [`BERTH_PYTHON_TARGET`],
+    /// which is appended to PYTHONPATH (after upstream's entries, so a copy in the image
+    /// or the site's `local/custom` wins). The launcher writes that folder before it
+    /// creates the container. Only with a workspace object (which sets PYTHONPATH).
+    pub berth_python: bool,
 }
 
 /// NVFlare's workspace object refuses job ids outside this alphabet.
@@ -218,6 +224,10 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
     }
     if let Some(dir) = &rewrite.shared_file_dir {
         mounts.push(bind(dir, dir, false));
+    }
+    if req.berth_python && req.workspace_object {
+        let source = join_posix(&host_workspace, BERTH_PYTHON_DIR);
+        mounts.push(bind(&source, BERTH_PYTHON_TARGET, true));
     }
     for m in secret_mounts {
         mounts.push(bind(&m.source, &m.target, true));
@@ -394,6 +404,9 @@ fn python_path(req: &PlanRequest<'_>, job_id: &str) -> Result<String> {
     let site_custom = root.join("local").join("custom");
     if site_custom.is_dir() {
         items.push(map(&site_custom));
+    }
+    if req.berth_python {
+        items.push(BERTH_PYTHON_TARGET.to_string());
     }
     Ok(items.join(":"))
 }

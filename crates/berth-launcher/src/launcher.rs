@@ -235,6 +235,11 @@ impl Launcher {
                 labels::SITE
             )));
         }
+        // DESIGN decision 15: the folder the plan mounts must hold berth's Python files
+        // before the container is created (a bind source must exist).
+        if let Some(root) = crate::pyfiles::mounted_root(&plan) {
+            crate::pyfiles::write_job_files(&root)?;
+        }
         // The whole launch (the recovery at start aside) within the site's timeout plus one
         // request deadline; every request has its own deadline as well.
         let budget = settings

@@ -22,6 +22,7 @@ mod blocking;
 mod handle;
 pub mod joblog;
 mod launcher;
+pub mod pyfiles;
 pub mod recovery;
 pub mod report;
 pub mod retention;

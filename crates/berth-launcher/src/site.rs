@@ -250,6 +250,7 @@ impl Site {
             launcher_env: &env,
             uid: self.uid,
             gid: self.gid,
+            berth_python: true,
         })
     }
 

@@ -164,6 +164,7 @@ impl Workspace {
             launcher_env: &env,
             uid: JOB_UID,
             gid: JOB_GID,
+            berth_python: false,
         });
         plan.unwrap_or_else(|e| panic!("plan for {job_id}: {e} ({:?})", e.hint()))
     }

@@ -161,6 +161,7 @@ impl LiveSite {
             launcher_env: &env,
             uid,
             gid,
+            berth_python: false,
         })
         .unwrap_or_else(|e| panic!("plan for {}: {e} ({:?})", plan_job(&meta), e.hint()));
         self.cleanup.container(&plan.name);

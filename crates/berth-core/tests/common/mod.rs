@@ -164,6 +164,7 @@ impl Fixture {
             launcher_env: &env,
             uid: UID,
             gid: GID,
+            berth_python: false,
         })
     }
 

@@ -126,6 +126,7 @@ pub fn run(sc: &Scenario, site_config: &SiteConfig, ws: &str) -> Outcome {
         launcher_env: &launcher_env,
         uid: sc.uid,
         gid: sc.gid,
+        berth_python: false,
     };
     let result = build_plan(&req);
     let policy = match &result {
