@@ -21,6 +21,8 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The package files as they are in the repository, embedded at build time.
 const INIT_PY: &str = include_str!("../../../python/berth/__init__.py");
 const NVFLARE_PY: &str = include_str!("../../../python/berth/nvflare.py");
@@ -156,7 +158,14 @@ pub fn write_job_files(parent_root: &Path) -> Result<PathBuf> {
         if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
             continue;
         }
-        let tmp = pkg.join(format!(".{}.{}.tmp", std::process::id(), name.replace('/', "_")));
+        // Unique per process and call: launches in parallel each write their own copy,
+        // and the last rename wins with identical contents.
+        let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = pkg.join(format!(
+            ".{}.{n}.{}.tmp",
+            std::process::id(),
+            name.replace('/', "_")
+        ));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -211,6 +220,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 3, "only the package files: {names:?}");
+    }
+
+    #[test]
+    fn parallel_writers_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| write_job_files(dir.path()))).collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        });
+        let root = folder(dir.path());
+        assert_eq!(
+            std::fs::read_to_string(root.join("berth/nvflare.py")).unwrap(),
+            NVFLARE_PY
+        );
+        assert_eq!(
+            std::fs::read_dir(root.join("berth")).unwrap().count(),
+            3,
+            "no temp file left"
+        );
     }
 
     #[test]
