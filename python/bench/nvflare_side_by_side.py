@@ -489,28 +489,22 @@ def cleanup(engine: Engine, prefix: str, network: str | None, image: str | None,
     """Remove every container whose name starts with the run's prefix, the network, the image
     and the workspace. A second Ctrl-C abandons it."""
     left = []
+
+    def remove(what: str, call, *args, **kwargs):
+        try:
+            call(*args, **kwargs)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            left.append(f"{what}: {e}")
+
     try:
         for name in engine.names_with_prefix(prefix):
-            try:
-                engine.api.remove_container(name, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as e:
-                left.append(f"container {name}: {e}")
+            remove(f"container {name}", engine.api.remove_container, name, force=True)
         if network:
-            try:
-                engine.api.remove_network(network)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as e:
-                left.append(f"network {network}: {e}")
+            remove(f"network {network}", engine.api.remove_network, network)
         if image:
-            try:
-                engine.api.remove_image(image, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as e:
-                left.append(f"image {image}: {e}")
+            remove(f"image {image}", engine.api.remove_image, image, force=True)
         if root:
             shutil.rmtree(root, ignore_errors=True)
     except KeyboardInterrupt:
