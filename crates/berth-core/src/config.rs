@@ -5,6 +5,7 @@
 use crate::args::Role;
 use crate::pyval::{self, Map};
 use crate::sdk_kwargs;
+use crate::security::{self, ImageAllowlist, SecurityProfile};
 use crate::{
     Error, Result, DEFAULT_ENGINE_OUTAGE_LIMIT_SECS, DEFAULT_ENGINE_TIMEOUT_SECS, DEFAULT_NETWORK,
     DEFAULT_PYTHON_PATH, DEFAULT_START_TIMEOUT_SECS,
@@ -73,6 +74,13 @@ pub struct SiteConfig {
     pub engine_timeout: f64,
     /// berth extra: how long a `wait` rides out an engine it cannot reach, in seconds.
     pub engine_outage_limit: f64,
+    /// berth extra: how far job containers are hardened (DESIGN decision 14).
+    pub security_profile: SecurityProfile,
+    /// berth extra: the images jobs may run (default: any).
+    pub allowed_images: ImageAllowlist,
+    /// berth extra: the engine's OCI runtime for job containers (`runsc`, ...); `None` is
+    /// the engine's default.
+    pub runtime: Option<String>,
 }
 
 impl Default for SiteConfig {
@@ -89,6 +97,9 @@ impl Default for SiteConfig {
             orphan_policy: OrphanPolicy::Adopt,
             engine_timeout: DEFAULT_ENGINE_TIMEOUT_SECS,
             engine_outage_limit: DEFAULT_ENGINE_OUTAGE_LIMIT_SECS,
+            security_profile: SecurityProfile::Restricted,
+            allowed_images: ImageAllowlist::default(),
+            runtime: None,
         }
     }
 }
@@ -105,12 +116,15 @@ pub const UPSTREAM_ARGS: [&str; 7] = [
 ];
 
 /// berth's optional extras (also accepted as keyword arguments by the Python classes).
-pub const BERTH_ARGS: [&str; 5] = [
+pub const BERTH_ARGS: [&str; 8] = [
     "pull_missing_images",
     "keep_failed_containers_hours",
     "orphan_policy",
     "engine_timeout",
     "engine_outage_limit",
+    security::PROFILE_ARG,
+    security::ALLOWED_IMAGES_ARG,
+    "runtime",
 ];
 
 /// The longest `engine_timeout` and `engine_outage_limit` accepted, in seconds (a day):
@@ -208,6 +222,15 @@ impl SiteConfig {
                 ))
                 .with_hint("names must be non-empty and contain no '=' or NUL"));
             }
+            if security::is_launcher_owned_env(name) {
+                return Err(Error::invalid(format!(
+                    "default_job_env name '{name}' is launcher-owned and cannot be set by the site"
+                ))
+                .with_hint(format!(
+                    "the launcher sets {} itself for every job; remove it from default_job_env",
+                    security::LAUNCHER_OWNED_ENV_TEXT
+                )));
+            }
             if value.is_array() || value.is_object() {
                 return Err(type_error(
                     &format!("default_job_env['{name}']"),
@@ -248,6 +271,27 @@ impl SiteConfig {
         }
         cfg.engine_timeout = engine_seconds(args, "engine_timeout", cfg.engine_timeout)?;
         cfg.engine_outage_limit = engine_seconds(args, "engine_outage_limit", cfg.engine_outage_limit)?;
+        if let Some(v) = args.get(security::PROFILE_ARG) {
+            cfg.security_profile = SecurityProfile::from_arg(v)?;
+        }
+        cfg.allowed_images = ImageAllowlist::from_arg(args.get(security::ALLOWED_IMAGES_ARG))?;
+        cfg.runtime = match args.get("runtime") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(runtime_name(v)?),
+        };
+        if cfg.runtime.is_some()
+            && cfg
+                .default_job_container_kwargs
+                .get("runtime")
+                .is_some_and(|v| !v.is_null())
+        {
+            return Err(Error::invalid(
+                "the runtime is set twice: as launcher argument runtime and in default_job_container_kwargs",
+            )
+            .with_hint(
+                "keep the launcher argument runtime and remove it from default_job_container_kwargs",
+            ));
+        }
         Ok(cfg)
     }
 }
@@ -266,6 +310,26 @@ fn engine_seconds(args: &Map, field: &str, default: f64) -> Result<f64> {
                     v,
                 )
             }),
+    }
+}
+
+/// An OCI runtime name as the engine's `--add-runtime` / daemon.json `runtimes` knows it.
+fn runtime_name(v: &Value) -> Result<String> {
+    match v.as_str() {
+        Some(name)
+            if !name.is_empty()
+                && name.len() <= 128
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
+        {
+            Ok(name.to_string())
+        }
+        _ => Err(type_error(
+            "runtime",
+            "the name of a runtime the engine has configured (letters, digits, '_', '.', '-'), e.g. 'runsc'",
+            v,
+        )),
     }
 }
 

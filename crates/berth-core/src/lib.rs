@@ -18,6 +18,7 @@ pub mod plan;
 pub mod pyval;
 pub mod resources;
 pub mod sdk_kwargs;
+pub mod security;
 pub mod strict_json;
 pub mod study;
 pub mod submission;

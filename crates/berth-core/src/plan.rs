@@ -100,12 +100,22 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
             return Err(Error::refused("missing JOB_ID in job_meta")
                 .with_hint("the job's meta.json must carry its job_id"))
         }
+        Some(Value::String(s)) if s.contains('\0') => {
+            return Err(Error::invalid(format!(
+                "job_id '{}' in job_meta contains a NUL byte",
+                pyval::shorten(&s.escape_debug().to_string(), 200)
+            ))
+            .with_hint("a job id is a folder name: letters, digits, '.', '_' and '-'"))
+        }
         Some(Value::String(s)) => s.clone(),
+        // An input error, as a non-string job id fails upstream's path handling with a
+        // ValueError class error before any container exists.
         Some(other) => {
-            return Err(Error::refused(format!(
+            return Err(Error::invalid(format!(
                 "job_id in job_meta must be a string, got {}",
                 pyval::repr(other)
-            )))
+            ))
+            .with_hint("write the job id as a JSON string in meta.json"))
         }
     };
     let job_args = match req.job_args {
@@ -148,11 +158,22 @@ pub fn build_plan(req: &PlanRequest<'_>) -> Result<ContainerPlan> {
     // 13: the study runtime, re-read on every launch.
     let runtime = study::load_runtime_for_launch(req.parent_root, study_name, &mut warnings)?;
     // 14–15: the image.
-    let image = docker
-        .image
-        .clone()
-        .or_else(|| runtime.as_ref().and_then(|r| r.image.clone()))
-        .ok_or_else(|| no_image_error(site, &job_id))?;
+    let (image, image_from) = match (&docker.image, runtime.as_ref().and_then(|r| r.image.as_ref())) {
+        (Some(image), _) => (
+            image.clone(),
+            format!("launcher_spec docker image for site '{site}' in the job meta"),
+        ),
+        (None, Some(image)) => (
+            image.clone(),
+            format!(
+                "studies.{}.container.image in local/study_runtime.yaml",
+                study_name.unwrap_or_default()
+            ),
+        ),
+        (None, None) => return Err(no_image_error(site, &job_id)),
+    };
+    // Before anything is created or pulled.
+    req.site_config.allowed_images.check(&image, &image_from)?;
     // 16
     let host_workspace = match req.site_config.workspace.as_deref() {
         Some(ws) if !ws.is_empty() => workspace::normpath(ws),
@@ -291,6 +312,16 @@ pub fn check_study_mounts(
 
 /// A secret mount may not land in the workspace, the data tree or a system directory.
 fn check_secret_target(target: &str) -> Result<()> {
+    for site_folder in ["startup", "local"] {
+        let folder = join_posix(WORKSPACE_MOUNT, site_folder);
+        if workspace::is_within(&workspace::normpath(target), &folder) {
+            return Err(Error::invalid(format!(
+                "secret mount_path '{}' would land over the site's {site_folder}/ folder ({folder}), which the job sees read-only",
+                pyval::shorten(target, 200)
+            ))
+            .with_hint("use a dedicated path such as /var/run/nvflare/secrets/<name>"));
+        }
+    }
     let bad = workspace::normpath(target) != target
         || target == "/"
         || workspace::is_within(target, WORKSPACE_MOUNT)
@@ -422,7 +453,11 @@ fn container_options(
 ) -> Result<sdk_kwargs::EngineFields> {
     // Validate each layer on its own first, so an error names the file it came from.
     sdk_kwargs::translate(&site.default_job_container_kwargs, "default_job_container_kwargs")?;
-    let mut merged = site.default_job_container_kwargs.clone();
+    let mut merged = Map::new();
+    if let Some(rt) = &site.runtime {
+        merged.insert("runtime".into(), json!(rt));
+    }
+    merged.extend(site.default_job_container_kwargs.clone());
     if let Some(rt) = runtime {
         let source = format!(
             "studies.{}.docker_kwargs in local/study_runtime.yaml",
@@ -455,6 +490,7 @@ fn container_options(
     if let Some(bytes) = portable.memory_bytes {
         merged.insert("mem_limit".into(), json!(bytes));
     }
+    site.security_profile.apply(&mut merged);
     sdk_kwargs::translate(&merged, "the job's container options")
 }
 

@@ -15,9 +15,7 @@ mod yaml;
 
 pub use names::{is_valid_name, should_mount_study_data, MAX_NAME_LEN};
 pub use v1::{load_study_data_file, parse_study_data, StudyData, StudyDataset};
-pub use v2::{
-    load_study_runtime_file, parse_study_runtime, LauncherMode, StudyRuntimeConfig, LAUNCHER_OWNED_ENV,
-};
+pub use v2::{load_study_runtime_file, parse_study_runtime, LauncherMode, StudyRuntimeConfig};
 pub use yaml::MAX_STUDY_FILE_BYTES;
 
 use crate::error::{Error, Result};

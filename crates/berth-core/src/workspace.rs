@@ -220,16 +220,19 @@ const FORBIDDEN_SOURCES: [&str; 18] = [
     "/var/lib/docker",
 ];
 
-/// Trees under which no source may lie at all.
-const FORBIDDEN_TREES: [&str; 16] = [
+/// Trees under which no source may lie at all: the kernel's views, the engine's state,
+/// sockets and configuration, and the system's programs and libraries. `/etc` and `/run`
+/// themselves are refused (`FORBIDDEN_SOURCES`), but their sub-folders are where sites keep
+/// secrets (`/etc/flare/secrets/...`, `/run/secrets/...`), so only the parts that belong to
+/// an engine, hold its or the system's control sockets, or hold the host's own login
+/// credentials are refused below them.
+const FORBIDDEN_TREES: [&str; 40] = [
     "/proc",
     "/sys",
     "/dev",
-    "/run",
-    "/var/run",
     "/var/lib/docker",
     "/var/lib/containerd",
-    "/etc",
+    "/var/lib/containers",
     "/usr",
     "/bin",
     "/sbin",
@@ -238,6 +241,32 @@ const FORBIDDEN_TREES: [&str; 16] = [
     "/lib64",
     "/boot",
     "/root",
+    "/etc/docker",
+    "/etc/containerd",
+    "/etc/containers",
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/run/docker",
+    "/run/containerd",
+    "/run/podman",
+    "/run/crio",
+    "/run/runc",
+    "/run/user",
+    "/run/systemd",
+    "/run/dbus",
+    "/var/run/docker",
+    "/var/run/containerd",
+    "/var/run/podman",
+    "/var/run/crio",
+    "/var/run/runc",
+    "/var/run/user",
+    "/var/run/systemd",
+    "/var/run/dbus",
 ];
 
 /// Check a host path berth is asked to bind into a job container (a dataset, a secret
@@ -525,9 +554,26 @@ mod tests {
             "/data/train/",
             "/",
             "/etc",
-            "/etc/ssl",
+            "/run",
+            "/var/run",
+            "/etc/docker",
+            "/etc/docker/certs.d",
+            "/etc/containerd",
+            "/etc/shadow",
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/etc/sudoers.d",
+            "/run/docker",
+            "/run/containerd/containerd.sock.ttrpc",
+            "/run/podman",
+            "/run/systemd/private",
+            "/run/dbus",
+            "/var/run/docker/netns",
+            "/run/secrets/x.sock",
             "/proc/1",
+            "/sys/fs/cgroup",
+            "/dev/shm",
             "/var/run/docker.sock",
+            "/run/docker.sock",
             "/run/user/1000",
             "/srv/docker.sock",
             "/srv/nvflare/site-1",
@@ -543,6 +589,21 @@ mod tests {
             assert!(e.message().contains("studies.s.datasets.d.source"), "{e}");
         }
         assert!(check_mount_source("/srv/nvflare/site-10", "d", ws).is_ok());
+    }
+
+    #[test]
+    fn secret_folders_under_etc_and_run_are_allowed() {
+        let ws = "/srv/nvflare/site-1";
+        for ok in [
+            "/etc/flare/secrets/db-ca",
+            "/etc/ssl/private",
+            "/run/secrets/token",
+            "/var/run/secrets/token",
+            "/etc/dockerx",
+            "/run/dockerhub-creds",
+        ] {
+            assert!(check_mount_source(ok, "secret mount source", ws).is_ok(), "{ok}");
+        }
     }
 
     #[test]

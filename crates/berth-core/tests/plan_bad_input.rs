@@ -71,12 +71,12 @@ fn deep(depth: usize) -> Value {
 fn cases() -> Vec<Case> {
     vec![
         // ---- job meta: wrong types everywhere ----
-        case("job_id int", meta("job_id", json!(5)), Refused, &["job_id", "must be a string", "got 5"]),
-        case("job_id true", meta("job_id", json!(true)), Refused, &["job_id", "must be a string"]),
-        case("job_id list", meta("job_id", json!(["job-1"])), Refused, &["job_id", "must be a string"]),
+        case("job_id int", meta("job_id", json!(5)), Invalid, &["job_id", "must be a string", "got 5"]),
+        case("job_id true", meta("job_id", json!(true)), Invalid, &["job_id", "must be a string"]),
+        case("job_id list", meta("job_id", json!(["job-1"])), Invalid, &["job_id", "must be a string"]),
         case("job_id empty list", meta("job_id", json!([])), Refused, &["missing JOB_ID"]),
-        case("job_id dict", meta("job_id", json!({"id": 1})), Refused, &["job_id", "must be a string"]),
-        case("job_id NUL", meta("job_id", json!("job\u{0}1")), Refused, &["single workspace child"]),
+        case("job_id dict", meta("job_id", json!({"id": 1})), Invalid, &["job_id", "must be a string"]),
+        case("job_id NUL", meta("job_id", json!("job\u{0}1")), Invalid, &["job_id", "NUL byte"]),
         case("launcher_spec str", launcher_spec(json!("docker")), Refused, &["launcher_spec", "str"]),
         case("launcher_spec list", launcher_spec(json!([1, 2])), Refused, &["launcher_spec", "list"]),
         case("launcher_spec int", launcher_spec(json!(7)), Refused, &["launcher_spec", "int"]),

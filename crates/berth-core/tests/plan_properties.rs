@@ -364,12 +364,11 @@ fn hostile_site() -> Fixture {
 const FALLBACK_STUDY: &str = "format_version: 2\nstudies:\n  s:\n    container: {image: fallback/img:1}\n";
 
 const RESOURCE_FIELDS: [&str; 4] = ["ShmSize", "DeviceRequests", "NanoCpus", "Memory"];
-const FORBIDDEN_HOST_FIELDS: [&str; 7] = [
+const FORBIDDEN_HOST_FIELDS: [&str; 6] = [
     "Privileged",
     "CapAdd",
     "Devices",
     "PidMode",
-    "SecurityOpt",
     "Binds",
     "VolumesFrom",
 ];
@@ -424,5 +423,9 @@ proptest! {
         }
         prop_assert_eq!(&create["HostConfig"]["NetworkMode"], "site-net");
         prop_assert_eq!(&create["HostConfig"]["IpcMode"], "private");
+        // The default profile, whatever the job asked for; the site's own pids_limit stands.
+        prop_assert_eq!(&create["HostConfig"]["CapDrop"], &json!(["ALL"]));
+        prop_assert_eq!(&create["HostConfig"]["SecurityOpt"], &json!(["no-new-privileges"]));
+        prop_assert_eq!(&create["HostConfig"]["PidsLimit"], &json!(512));
     }
 }

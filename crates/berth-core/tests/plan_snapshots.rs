@@ -225,3 +225,53 @@ fn byoc_entrypoint_job() {
         .arg("job_id", "-n", json!("job-3"));
     check_snapshot("byoc_entrypoint_job", &f.plan().unwrap().to_json());
 }
+
+/// `security_profile: baseline`: the engine's defaults, as upstream sends them (no
+/// CapDrop, SecurityOpt or PidsLimit). The body differs from upstream's only by berth's
+/// documented deviations: AutoRemove false, labels, the uid-owned workspace tmpfs.
+#[test]
+fn baseline_profile_job() {
+    let mut f = site_fixture(json!({
+        "workspace": HOST_WS,
+        "security_profile": "baseline",
+        "default_job_env": {"NCCL_P2P_DISABLE": "1"},
+    }))
+    .meta(client_meta())
+    .args(Some(client_args()));
+    f.set = vec!["secure_train=true".into(), "uid=site-1".into()];
+    let plan = f.plan().unwrap();
+    let host = &plan.create["HostConfig"];
+    for field in ["CapDrop", "CapAdd", "SecurityOpt", "PidsLimit", "Runtime"] {
+        assert!(host.get(field).is_none(), "{field} under baseline: {host}");
+    }
+    check_snapshot("baseline_profile_job", &plan.to_json());
+}
+
+/// A restricted site that relaxes single options in its own container kwargs, and runs its
+/// jobs under another OCI runtime: what the site wrote stands, the rest of the profile stays.
+#[test]
+fn restricted_site_relaxes_single_options() {
+    let f = site_fixture(json!({
+        "workspace": HOST_WS,
+        "runtime": "runsc",
+        "allowed_images": ["nvflare/nvflare:*"],
+        "default_job_container_kwargs": {
+            "cap_add": ["NET_RAW"],
+            "security_opt": ["apparmor=nvflare-job"],
+            "pids_limit": 16384,
+        },
+    }))
+    .meta(client_meta())
+    .args(Some(client_args()));
+    let plan = f.plan().unwrap();
+    let host = &plan.create["HostConfig"];
+    assert_eq!(host["CapDrop"], json!(["ALL"]));
+    assert_eq!(host["CapAdd"], json!(["NET_RAW"]));
+    assert_eq!(
+        host["SecurityOpt"],
+        json!(["apparmor=nvflare-job", "no-new-privileges"])
+    );
+    assert_eq!(host["PidsLimit"], json!(16384));
+    assert_eq!(host["Runtime"], json!("runsc"));
+    check_snapshot("restricted_site_relaxes_single_options", &plan.to_json());
+}

@@ -62,16 +62,6 @@ impl fmt::Display for LauncherMode {
     }
 }
 
-/// Environment names the launcher sets itself; a study may not set them.
-pub const LAUNCHER_OWNED_ENV: [&str; 6] = [
-    "PYTHONPATH",
-    "NVFL_WORKSPACE_OWNER_FQCN",
-    "NVFL_WORKSPACE_TRANSFER_TOKEN",
-    "NVFLARE_JOB_AUTH_TOKEN",
-    "NVFLARE_JOB_TOKEN_SIGNATURE",
-    "NVFLARE_JOB_SSID",
-];
-
 const TOP_KEYS: [&str; 2] = ["format_version", "studies"];
 const STUDY_KEYS: [&str; 8] = [
     "container",
@@ -407,7 +397,7 @@ impl Parser {
                 node.repr()
             )));
         }
-        if LAUNCHER_OWNED_ENV.contains(&name) {
+        if crate::security::is_launcher_owned_env(name) {
             return Err(self.err(format!(
                 "{section}.{name} is launcher-owned and cannot be set in study config."
             )));

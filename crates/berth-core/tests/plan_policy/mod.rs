@@ -13,8 +13,9 @@ use berth_core::config::SiteConfig;
 use berth_core::plan::ContainerPlan;
 use berth_core::pyval::{self, Map};
 use berth_core::sdk_kwargs::{self, EngineFields};
+use berth_core::security::SecurityProfile;
 use berth_core::{labels, WORKSPACE_MOUNT};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 
 /// What the policy check needs to know besides the plan.
@@ -59,27 +60,95 @@ const LAUNCHER_TOP_FIELDS: [&str; 8] = [
     "Entrypoint",
 ];
 
-/// Host trees no bind source may lie in, whatever the config says.
-const FORBIDDEN_TREES: [&str; 9] = [
+/// Host trees no bind source may lie in, whatever the config says. Sub-folders of `/etc`
+/// and `/run` may hold a site's secrets; the engine's own parts of them may not be mounted.
+const FORBIDDEN_TREES: [&str; 12] = [
     "/proc",
     "/sys",
     "/dev",
-    "/run",
-    "/var/run",
     "/var/lib/docker",
     "/var/lib/containerd",
-    "/etc",
     "/boot",
+    "/etc/docker",
+    "/etc/shadow",
+    "/run/docker",
+    "/run/containerd",
+    "/var/run/docker",
+    "/var/run/containerd",
 ];
+
+/// System directories that may not be mounted themselves.
+const FORBIDDEN_SOURCES: [&str; 4] = ["/", "/etc", "/run", "/var/run"];
 
 /// The engine fields the site admin granted: site `default_job_container_kwargs`, then the
 /// study's `docker_kwargs` on top (the plan builder's merge order).
-fn admin_fields(ctx: &PolicyContext<'_>) -> EngineFields {
-    let mut merged = ctx.site_config.default_job_container_kwargs.clone();
+fn admin_kwargs(ctx: &PolicyContext<'_>) -> Map {
+    let mut merged = Map::new();
+    if let Some(rt) = &ctx.site_config.runtime {
+        merged.insert("runtime".into(), Value::String(rt.clone()));
+    }
+    merged.extend(ctx.site_config.default_job_container_kwargs.clone());
     if let Some(study) = ctx.study_kwargs {
         merged.extend(study.clone());
     }
-    sdk_kwargs::translate(&merged, "policy").unwrap_or_default()
+    merged
+}
+
+fn admin_fields(ctx: &PolicyContext<'_>) -> EngineFields {
+    sdk_kwargs::translate(&admin_kwargs(ctx), "policy").unwrap_or_default()
+}
+
+/// HostConfig fields the security profile decides when the site does not.
+const PROFILE_HOST_FIELDS: [&str; 3] = ["CapDrop", "PidsLimit", "SecurityOpt"];
+
+/// Under `restricted`, every job container drops every capability, cannot gain privileges
+/// and has a process limit, unless the site (or its study file) set that option itself;
+/// under `baseline` these fields are exactly the site's.
+fn check_profile(ctx: &PolicyContext<'_>, host: &Map, admin: &EngineFields, problems: &mut Vec<String>) {
+    let kwargs = admin_kwargs(ctx);
+    let given = |k: &str| kwargs.get(k).is_some_and(|v| !v.is_null());
+    let site = |k: &str| admin.host_config.get(k).cloned();
+    let restricted = ctx.site_config.security_profile == SecurityProfile::Restricted;
+    let want_cap_drop = if restricted && !given("cap_drop") {
+        Some(json!(["ALL"]))
+    } else {
+        site("CapDrop")
+    };
+    let want_pids = if restricted && !given("pids_limit") {
+        Some(json!(4096))
+    } else {
+        site("PidsLimit")
+    };
+    let site_opts: Vec<Value> = site("SecurityOpt")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let site_decides_nnp = site_opts.iter().filter_map(Value::as_str).any(|o| {
+        o == "no-new-privileges" || o.starts_with("no-new-privileges:") || o.starts_with("no-new-privileges=")
+    });
+    let want_opts = if restricted && !site_decides_nnp {
+        let mut opts = site_opts;
+        opts.push(json!("no-new-privileges"));
+        Some(Value::Array(opts))
+    } else {
+        site("SecurityOpt")
+    };
+    for (field, want) in [
+        ("CapDrop", want_cap_drop),
+        ("PidsLimit", want_pids),
+        ("SecurityOpt", want_opts),
+    ] {
+        let got = host.get(field).cloned();
+        expect(
+            got == want,
+            || {
+                format!(
+                    "HostConfig.{field} is {got:?}, the {} profile and the site give {want:?}",
+                    ctx.site_config.security_profile.as_str()
+                )
+            },
+            problems,
+        );
+    }
 }
 
 fn is_within(inner: &str, outer: &str) -> bool {
@@ -172,8 +241,9 @@ pub fn check_plan_policy(plan: &ContainerPlan, ctx: &PolicyContext<'_>) -> Resul
         || "HostConfig has Binds".into(),
         &mut problems,
     );
+    check_profile(ctx, host, &admin, &mut problems);
     for (k, v) in host {
-        if LAUNCHER_OR_JOB_HOST_FIELDS.contains(&k.as_str()) {
+        if LAUNCHER_OR_JOB_HOST_FIELDS.contains(&k.as_str()) || PROFILE_HOST_FIELDS.contains(&k.as_str()) {
             continue;
         }
         expect(
@@ -334,7 +404,7 @@ fn check_mounts(plan: &ContainerPlan, ctx: &PolicyContext<'_>, host: &Map, probl
             problems,
         );
         expect(
-            !FORBIDDEN_TREES.iter().any(|t| is_within(source, t)),
+            !FORBIDDEN_TREES.iter().any(|t| is_within(source, t)) && !FORBIDDEN_SOURCES.contains(&source),
             || format!("extra mount source {source} is a system tree"),
             problems,
         );
