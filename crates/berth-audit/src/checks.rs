@@ -6,6 +6,7 @@
 
 use crate::policy::{AuditPolicy, SiteAllowances};
 use crate::report::{AuditReport, Check};
+use berth_core::security::{self, SecurityProfile};
 use berth_core::{labels, workspace, WORKSPACE_MOUNT};
 use serde_json::Value;
 
@@ -65,12 +66,17 @@ pub fn audit_container(inspect: &Value, policy: &AuditPolicy) -> AuditReport {
     for opt in strings(host.get("SecurityOpt")) {
         let engine_added =
             engine_disables_labels && matches!(opt.as_str(), "label=disable" | "label:disable");
-        if !engine_added && !allowed.security_opt.contains(&opt) {
+        // Turning no-new-privileges on only narrows what a job may do.
+        if !engine_added && !security::enables_no_new_privileges(&opt) && !allowed.security_opt.contains(&opt)
+        {
             report.fail(
                 Check::SecurityOptions,
                 format!("security option '{opt}' is not in the site's security_opt"),
             );
         }
+    }
+    if policy.site.profile == SecurityProfile::Restricted {
+        check_restricted(&mut report, host, allowed);
     }
     check_mounts(&mut report, inspect, host, policy);
     check_credentials(&mut report, inspect, config);
@@ -147,6 +153,77 @@ fn check_capabilities(report: &mut AuditReport, host: &Value, allowed: &SiteAllo
             report.fail(
                 Check::Capabilities,
                 format!("capability {cap} is added, and the site's cap_add does not add it"),
+            );
+        }
+    }
+}
+
+/// The `restricted` profile (DESIGN decision 14) as the engine reports it. An option the
+/// site set itself is a note ("relaxed by the site"); one missing without the site's say-so
+/// is a failure.
+fn check_restricted(report: &mut AuditReport, host: &Value, allowed: &SiteAllowances) {
+    let opts = strings(host.get("SecurityOpt"));
+    if !opts.iter().any(|o| security::enables_no_new_privileges(o)) {
+        if allowed
+            .security_opt
+            .iter()
+            .any(|o| security::decides_no_new_privileges(o))
+        {
+            report.note(
+                Check::Restricted,
+                "relaxed by the site: no-new-privileges is off (the site's security_opt sets it)",
+            );
+        } else {
+            report.fail(
+                Check::Restricted,
+                "no-new-privileges is not set: setuid binaries can raise the job's privileges",
+            );
+        }
+    }
+    let drops_all = strings(host.get("CapDrop")).iter().any(|c| cap_name(c) == "ALL");
+    if !drops_all {
+        if allowed.cap_drop_set {
+            report.note(
+                Check::Restricted,
+                "relaxed by the site: capabilities are not all dropped (the site's cap_drop)",
+            );
+        } else {
+            report.fail(
+                Check::Restricted,
+                "HostConfig.CapDrop does not drop ALL capabilities",
+            );
+        }
+    }
+    for cap in strings(host.get("CapAdd")) {
+        if allowed.cap_add.iter().any(|c| cap_name(c) == cap_name(&cap)) {
+            report.note(
+                Check::Restricted,
+                format!("relaxed by the site: capability {cap} is added back (the site's cap_add)"),
+            );
+        }
+    }
+    let limited = host
+        .get("PidsLimit")
+        .and_then(Value::as_i64)
+        .is_some_and(|n| n > 0);
+    if !limited {
+        if allowed.pids_limit_set {
+            report.note(
+                Check::Restricted,
+                "relaxed by the site: no process limit (the site's pids_limit)",
+            );
+        } else {
+            report.fail(
+                Check::Restricted,
+                "HostConfig.PidsLimit is not set: no process limit",
+            );
+        }
+    }
+    for opt in &opts {
+        if opt.starts_with("seccomp") && allowed.security_opt.contains(opt) {
+            report.note(
+                Check::Restricted,
+                format!("relaxed by the site: security option '{opt}' replaces the engine's default seccomp profile"),
             );
         }
     }

@@ -3,6 +3,7 @@
 
 use berth_core::config::SiteConfig;
 use berth_core::pyval::Map;
+use berth_core::security::SecurityProfile;
 use berth_core::{labels, sdk_kwargs, workspace, Error, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,6 +27,10 @@ pub struct SiteAllowances {
     pub uts_mode: Option<String>,
     pub userns_mode: Option<String>,
     pub volumes_from: Vec<String>,
+    /// Whether the site set `cap_drop` itself (then the `restricted` profile keeps it).
+    pub cap_drop_set: bool,
+    /// Whether the site set `pids_limit` itself.
+    pub pids_limit_set: bool,
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -61,7 +66,10 @@ impl SiteAllowances {
     pub fn from_kwargs(kwargs: &Map, source: &str) -> Result<Self> {
         let fields = sdk_kwargs::translate(kwargs, source)?;
         let host = &fields.host_config;
+        let set = |key: &str| kwargs.get(key).is_some_and(|v| !v.is_null());
         Ok(Self {
+            cap_drop_set: set("cap_drop"),
+            pids_limit_set: set("pids_limit"),
             privileged: host.get("Privileged").and_then(Value::as_bool).unwrap_or(false),
             cap_add: strings(host.get("CapAdd")),
             devices: host
@@ -87,6 +95,8 @@ impl SiteAllowances {
     /// Everything either allows (a study's options on top of the site's).
     pub fn union(mut self, other: &SiteAllowances) -> Self {
         self.privileged |= other.privileged;
+        self.cap_drop_set |= other.cap_drop_set;
+        self.pids_limit_set |= other.pids_limit_set;
         merge(&mut self.cap_add, &other.cap_add);
         merge(&mut self.devices, &other.devices);
         merge(&mut self.device_cgroup_rules, &other.device_cgroup_rules);
@@ -118,6 +128,8 @@ pub struct SitePolicy {
     pub network: String,
     /// `uid:gid` of the launcher: every job runs as it.
     pub user: String,
+    /// The site's `security_profile`: what every job container must carry.
+    pub profile: SecurityProfile,
     pub allowed: SiteAllowances,
 }
 
@@ -138,6 +150,7 @@ impl SitePolicy {
             host_workspace,
             network: config.network.clone(),
             user: format!("{uid}:{gid}"),
+            profile: config.security_profile,
             allowed: SiteAllowances::from_kwargs(
                 &config.default_job_container_kwargs,
                 "default_job_container_kwargs",

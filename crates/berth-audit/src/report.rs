@@ -23,6 +23,9 @@ pub enum Check {
     Namespaces,
     /// No security option (seccomp, AppArmor, SELinux) the site did not set.
     SecurityOptions,
+    /// Under the `restricted` profile: no-new-privileges, every capability dropped and a
+    /// process limit, unless the site relaxed that option itself (then a note, not a failure).
+    Restricted,
     /// Every mount is the job's own folder, startup/ or local/, or a host path outside the
     /// workspace that is neither a system directory nor a socket.
     Mounts,
@@ -33,7 +36,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::Labels,
         Check::AutoRemove,
         Check::User,
@@ -42,6 +45,7 @@ impl Check {
         Check::Devices,
         Check::Namespaces,
         Check::SecurityOptions,
+        Check::Restricted,
         Check::Mounts,
         Check::ReadOnlySiteFolders,
         Check::Credentials,
@@ -57,6 +61,7 @@ impl Check {
             Check::Devices => "devices",
             Check::Namespaces => "namespaces",
             Check::SecurityOptions => "security-options",
+            Check::Restricted => "restricted",
             Check::Mounts => "mounts",
             Check::ReadOnlySiteFolders => "read-only-site-folders",
             Check::Credentials => "credentials",

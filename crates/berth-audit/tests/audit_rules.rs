@@ -432,3 +432,98 @@ async fn an_empty_or_odd_answer_is_findings_not_a_panic() {
         assert!(r.failed(Check::Labels) && r.failed(Check::User), "{r}");
     }
 }
+
+fn notes(report: &AuditReport, check: Check) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.check == check && f.severity == berth_audit::Severity::Note)
+        .map(|f| f.message.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn restricted_profile_fields_are_required() {
+    let f = fixture().await;
+    // The planned container carries them (the site's default profile is restricted).
+    assert_eq!(f.inspect["HostConfig"]["CapDrop"], json!(["ALL"]));
+    assert_eq!(
+        f.inspect["HostConfig"]["SecurityOpt"],
+        json!(["no-new-privileges"])
+    );
+    assert_eq!(f.inspect["HostConfig"]["PidsLimit"], json!(4096));
+    for (edit, phrase) in [
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["SecurityOpt"] = json!([])) as Box<dyn Fn(&mut Value)>,
+            "no-new-privileges",
+        ),
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["SecurityOpt"] = json!(["no-new-privileges:false"])),
+            "no-new-privileges",
+        ),
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["CapDrop"] = Value::Null),
+            "CapDrop",
+        ),
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["CapDrop"] = json!(["NET_RAW"])),
+            "CapDrop",
+        ),
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["PidsLimit"] = json!(0)),
+            "PidsLimit",
+        ),
+        (
+            Box::new(|v: &mut Value| v["HostConfig"]["PidsLimit"] = Value::Null),
+            "PidsLimit",
+        ),
+    ] {
+        let v = f.edited(|v| edit(v));
+        assert_fails(&f.audit(&v), Check::Restricted, phrase);
+    }
+}
+
+#[tokio::test]
+async fn a_site_relaxed_option_is_a_note_not_a_failure() {
+    let f = fixture().await;
+    let v = f.edited(|v| {
+        v["HostConfig"]["SecurityOpt"] = json!(["no-new-privileges:false"]);
+        v["HostConfig"]["CapDrop"] = json!(["NET_RAW"]);
+        v["HostConfig"]["CapAdd"] = json!(["NET_ADMIN"]);
+        v["HostConfig"]["PidsLimit"] = json!(-1);
+    });
+    let r = f.audit_with(
+        &v,
+        json!({"security_opt": ["no-new-privileges:false"], "cap_drop": ["NET_RAW"], "cap_add": ["NET_ADMIN"], "pids_limit": -1}),
+    );
+    assert_passes(&r);
+    let n = notes(&r, Check::Restricted);
+    assert_eq!(n.len(), 4, "{r}");
+    assert!(n.iter().all(|m| m.starts_with("relaxed by the site")), "{n:?}");
+    // Each relaxation stands alone: the rest of the profile is still required.
+    let r = f.audit_with(&v, json!({"cap_add": ["NET_ADMIN"]}));
+    assert_fails(&r, Check::Restricted, "no-new-privileges");
+    assert_fails(&r, Check::Restricted, "CapDrop");
+    assert_fails(&r, Check::Restricted, "PidsLimit");
+}
+
+#[tokio::test]
+async fn baseline_sites_do_not_require_the_restricted_fields() {
+    let f = fixture().await;
+    let v = f.edited(|v| {
+        v["HostConfig"]["SecurityOpt"] = Value::Null;
+        v["HostConfig"]["CapDrop"] = Value::Null;
+        v["HostConfig"]["PidsLimit"] = Value::Null;
+    });
+    let config = SiteConfig::from_args(
+        &obj(json!({"workspace": f.ws(), "network": "net-a", "security_profile": "baseline"})),
+        None,
+    )
+    .expect("config");
+    let site = SitePolicy::new(&config, SITE, 1000, 1000).expect("policy");
+    let r = audit_container(&v, &site.for_inspect(&v));
+    assert_passes(&r);
+    assert!(r.findings.is_empty(), "{r}");
+    // A restricted container is fine under baseline too: narrowing is never a breach.
+    assert_passes(&audit_container(&f.inspect, &site.for_inspect(&f.inspect)));
+}

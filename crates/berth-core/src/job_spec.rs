@@ -272,6 +272,23 @@ pub fn check_entrypoint_authorized(spec: &Map, site: &str, byoc: bool) -> Result
     Ok(())
 }
 
+/// DESIGN decision 16: where an operator launches a job from a meta file on disk (the CLI),
+/// the operator's flag is the only BYOC authorisation, because anyone who could write the
+/// job folder could have written `byoc: true` into its meta. Sets the meta's `byoc` from
+/// `flag` and returns a warning when the file claimed BYOC the flag did not grant. The
+/// Python drop-in does not call this: there the parent decides, as upstream.
+pub fn authorize_byoc_by_flag(meta: &mut Map, flag: bool) -> Option<String> {
+    let claimed = meta.get("byoc").is_some_and(pyval::is_truthy);
+    if flag {
+        meta.insert("byoc".into(), Value::Bool(true));
+        return None;
+    }
+    meta.shift_remove("byoc");
+    claimed.then(|| {
+        "the job meta sets 'byoc', which berth ignores: only --byoc authorises bring-your-own-code on the command line".to_string()
+    })
+}
+
 /// The entries of a job Docker spec that become container options (spec §6.6 step 1).
 pub fn job_container_kwargs(spec: &Map) -> Map {
     spec.iter()
@@ -491,6 +508,22 @@ mod tests {
             e.message().contains("['Privileged', 'cap_add', 'volumes']"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn only_the_flag_authorises_byoc() {
+        let mut meta = map(json!({"job_id": "j", "byoc": true}));
+        let warning = authorize_byoc_by_flag(&mut meta, false).expect("warning");
+        assert!(warning.contains("--byoc"), "{warning}");
+        assert!(!meta.contains_key("byoc"));
+        let mut meta = map(json!({"job_id": "j", "byoc": false}));
+        assert_eq!(authorize_byoc_by_flag(&mut meta, false), None);
+        assert!(!meta.contains_key("byoc"));
+        let mut meta = map(json!({"job_id": "j"}));
+        assert_eq!(authorize_byoc_by_flag(&mut meta, true), None);
+        assert_eq!(meta["byoc"], json!(true));
+        let mut meta = map(json!({"job_id": "j", "byoc": "yes"}));
+        assert!(authorize_byoc_by_flag(&mut meta, false).is_some());
     }
 
     #[test]

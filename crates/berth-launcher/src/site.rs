@@ -409,10 +409,11 @@ impl JobRequest {
         })
     }
 
-    /// Mark the job as carrying the locally authorised BYOC marker (DESIGN decision 16:
-    /// on the CLI this comes from the operator's flag, never from the file).
-    pub fn authorise_byoc(&mut self) {
-        self.meta.insert("byoc".into(), Value::Bool(true));
+    /// Set the BYOC marker from the operator's flag, never from the file (DESIGN decision
+    /// 16, for front ends that read the meta from disk: the CLI). Returns a warning when the
+    /// file claimed BYOC and the flag did not grant it.
+    pub fn authorise_byoc_by_flag(&mut self, flag: bool) -> Option<String> {
+        berth_core::job_spec::authorize_byoc_by_flag(&mut self.meta, flag)
     }
 }
 
@@ -647,8 +648,11 @@ mod tests {
     #[test]
     fn byoc_comes_from_the_caller() {
         let mut j = JobRequest::from_json(r#"{"byoc": false}"#, "m", None, "a", vec![], true).unwrap();
-        j.authorise_byoc();
+        assert_eq!(j.authorise_byoc_by_flag(true), None);
         assert_eq!(j.meta.get("byoc"), Some(&Value::Bool(true)));
+        let mut j = JobRequest::from_json(r#"{"byoc": true}"#, "m", None, "a", vec![], true).unwrap();
+        assert!(j.authorise_byoc_by_flag(false).is_some());
+        assert_eq!(j.meta.get("byoc"), None);
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct JobArgs {
     /// One item of the parent's `--set` list; repeat for more.
     #[arg(long = "set", value_name = "OPTION")]
     pub set: Vec<String>,
-    /// The job carries the locally authorised BYOC marker.
+    /// The job carries the locally authorised BYOC marker. The only way to authorise it on
+    /// the command line: a `byoc` key in the meta file is ignored.
     #[arg(long)]
     pub byoc: bool,
 }
@@ -49,8 +50,8 @@ pub fn plan_job(site: &Site, job: &JobArgs) -> anyhow::Result<ContainerPlan> {
         job.set.clone(),
         true,
     )?;
-    if job.byoc {
-        request.authorise_byoc();
+    if let Some(w) = request.authorise_byoc_by_flag(job.byoc) {
+        eprintln!("warning: {w}");
     }
     let plan = site.plan_checked(&request)?;
     for w in &plan.warnings {
