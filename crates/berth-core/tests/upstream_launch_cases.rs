@@ -724,16 +724,26 @@ fn c120_job_kwargs_override_site_kwargs() {
     assert_eq!(f.create()["HostConfig"]["ShmSize"], 8 * GIB);
 }
 
-// C121
+// C121: under `baseline` exactly upstream's keys (berth's AutoRemove and Tmpfs aside);
+// the default `restricted` profile adds its three fields and nothing else (decision 14).
 #[test]
 fn c121_no_kwargs_no_extra_keys() {
-    let host = Fixture::client().create()["HostConfig"].clone();
+    let host = Fixture::client()
+        .site_arg("security_profile", json!("baseline"))
+        .create()["HostConfig"]
+        .clone();
     assert!(
         host.get("ShmSize").is_none() && host.get("IpcMode").is_none(),
         "{host}"
     );
     let keys: Vec<&str> = host.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["AutoRemove", "NetworkMode", "Mounts", "Tmpfs"]);
+    let host = Fixture::client().create()["HostConfig"].clone();
+    let keys: Vec<&str> = host.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["AutoRemove", "NetworkMode", "Mounts", "Tmpfs", "CapDrop", "PidsLimit", "SecurityOpt"]
+    );
 }
 
 fn study_kwargs_fixture(kwargs_yaml: &str) -> Fixture {
