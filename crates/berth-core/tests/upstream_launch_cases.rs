@@ -742,7 +742,15 @@ fn c121_no_kwargs_no_extra_keys() {
     let keys: Vec<&str> = host.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["AutoRemove", "NetworkMode", "Mounts", "Tmpfs", "CapDrop", "PidsLimit", "SecurityOpt"]
+        [
+            "AutoRemove",
+            "NetworkMode",
+            "Mounts",
+            "Tmpfs",
+            "CapDrop",
+            "PidsLimit",
+            "SecurityOpt"
+        ]
     );
 }
 

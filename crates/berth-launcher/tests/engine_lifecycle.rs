@@ -312,6 +312,105 @@ fn assert_refused(e: &Error, phrases: &[&str]) {
     }
 }
 
+// ---- the security profile, seen from inside the job container -------------------------
+
+/// What one job saw trying to gain privileges: its own ids and raw-socket attempt, then
+/// the same from a setuid-root helper it runs. Read from the job's output file.
+struct PrivilegeAttempt {
+    job: String,
+    helper: String,
+}
+
+/// Runs a job as the non-root job user in an image that carries a setuid-root copy of the
+/// stub; the job asks for a raw socket itself, then through the setuid helper.
+async fn attempt_privileges(site: &Site, job_id: &str) -> PrivilegeAttempt {
+    let image = step(
+        "import setuid stub image",
+        site.cleanup.new_setuid_stub_image(&site.rt),
+    )
+    .await
+    .expect("setuid stub image");
+    site.ws.job(
+        job_id,
+        &format!(
+            "ids\ntry-raw-socket\nprint --- helper\nrun {} ids | try-raw-socket",
+            berth_stub_image::SETUID_STUB_PATH
+        ),
+    );
+    let plan = site.ws.plan_with_image(job_id, &image);
+    site.cleanup.container(&plan.name);
+    let h = step(&format!("launch {job_id}"), site.launcher.launch(plan))
+        .await
+        .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()));
+    assert_eq!(wait(&h).await, JobReturnCode::Success, "{:?}", h.outcome());
+    site.assert_removed(&h).await;
+    let log = site.ws.job_dir(job_id).join(berth_launcher::JOB_LOG_FILE);
+    let text = std::fs::read_to_string(&log).expect("the job's output was kept");
+    let (job, helper) = text
+        .split_once("--- helper")
+        .unwrap_or_else(|| panic!("no helper section in {text}"));
+    PrivilegeAttempt {
+        job: job.to_string(),
+        helper: helper.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaining_privileges_fails_under_restricted_and_succeeds_under_baseline() {
+    let Some(rt) = engine_or_skip() else { return };
+
+    // Baseline (the engine's defaults, as upstream): the setuid helper becomes root and,
+    // as root with the default capabilities, opens a raw socket.
+    let site = Site::new(rt.clone(), json!({"security_profile": "baseline"})).await;
+    let base = attempt_privileges(&site, "escalate-baseline").await;
+    assert!(
+        base.job
+            .contains(&format!("ids: uid={JOB_UID} euid={JOB_UID} nnp=0")),
+        "{}",
+        base.job
+    );
+    assert!(base.job.contains("try-raw-socket: error"), "{}", base.job);
+    assert!(
+        base.helper.contains(&format!("ids: uid={JOB_UID} euid=0 nnp=0")),
+        "{}",
+        base.helper
+    );
+    assert!(base.helper.contains("try-raw-socket: ok"), "{}", base.helper);
+    assert!(base.helper.contains("exit 0"), "{}", base.helper);
+    site.assert_no_containers().await;
+    drop(site);
+
+    // Restricted (the default): no-new-privileges keeps the setuid bit from raising the
+    // effective uid, and with every capability dropped not even root could open the socket.
+    let site = Site::new(rt, json!({})).await;
+    let restricted = attempt_privileges(&site, "escalate-restricted").await;
+    assert!(
+        restricted
+            .job
+            .contains(&format!("ids: uid={JOB_UID} euid={JOB_UID} nnp=1")),
+        "{}",
+        restricted.job
+    );
+    assert!(
+        restricted.job.contains("try-raw-socket: error"),
+        "{}",
+        restricted.job
+    );
+    assert!(
+        restricted
+            .helper
+            .contains(&format!("ids: uid={JOB_UID} euid={JOB_UID} nnp=1")),
+        "{}",
+        restricted.helper
+    );
+    assert!(
+        restricted.helper.contains("try-raw-socket: error"),
+        "{}",
+        restricted.helper
+    );
+    site.assert_no_containers().await;
+}
+
 // ---- exit codes and outcomes ---------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -787,6 +886,10 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
     );
     assert_eq!(host["AutoRemove"], json!(false));
     assert_eq!(host["ShmSize"], json!(64 * 1024 * 1024));
+    // The default `restricted` profile, as the engine holds it.
+    assert_eq!(host["CapDrop"], json!(["ALL"]));
+    assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
+    assert_eq!(host["PidsLimit"], json!(berth_core::security::DEFAULT_PIDS_LIMIT));
     let root = site.ws.root().to_str().expect("utf-8");
     let expected = [
         ("startup", format!("{root}/startup"), true),

@@ -41,6 +41,20 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// and `/var/tmp` (1777), and empty `/etc`, `/usr`, `/var`. No `/etc/passwd`: jobs run as a
 /// numeric `uid:gid`.
 pub fn rootfs_tar() -> Vec<u8> {
+    rootfs(false)
+}
+
+/// Where [`rootfs_tar_with_setuid_helper`] puts a setuid-root copy of the stub.
+pub const SETUID_STUB_PATH: &str = "/usr/local/bin/setuid-stub";
+
+/// [`rootfs_tar`] plus a copy of the stub owned by root with the setuid bit (04755) at
+/// [`SETUID_STUB_PATH`]: a job running as another user that runs it tries to become root,
+/// which is what privilege-escalation tests need.
+pub fn rootfs_tar_with_setuid_helper() -> Vec<u8> {
+    rootfs(true)
+}
+
+fn rootfs(setuid_helper: bool) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let dirs: [(&str, u32); 7] = [
         ("etc/", 0o755),
@@ -61,6 +75,15 @@ pub fn rootfs_tar() -> Vec<u8> {
         0o755,
         STUB_BINARY,
     );
+    if setuid_helper {
+        append(
+            &mut builder,
+            SETUID_STUB_PATH.trim_start_matches('/'),
+            tar::EntryType::Regular,
+            0o4755,
+            STUB_BINARY,
+        );
+    }
     // Writing into a Vec cannot fail.
     builder.into_inner().unwrap_or_default()
 }
@@ -113,6 +136,29 @@ mod tests {
         assert_eq!(seen["usr/local/bin/python"], (0o755, STUB_BINARY.len() as u64));
         assert_eq!(seen["tmp/"].0, 0o1777);
         assert!(!seen.contains_key("etc/passwd"));
+    }
+
+    #[test]
+    fn only_the_setuid_variant_holds_a_setuid_root_copy() {
+        let modes = |bytes: Vec<u8>| -> std::collections::HashMap<String, (u32, u64)> {
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            archive
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let h = e.header();
+                    (
+                        e.path().unwrap().display().to_string(),
+                        (h.mode().unwrap(), h.uid().unwrap()),
+                    )
+                })
+                .collect()
+        };
+        let plain = modes(rootfs_tar());
+        assert!(plain.values().all(|(mode, _)| mode & 0o4000 == 0));
+        let with = modes(rootfs_tar_with_setuid_helper());
+        assert_eq!(with["usr/local/bin/setuid-stub"], (0o4755, 0));
     }
 
     #[test]

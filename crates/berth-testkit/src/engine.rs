@@ -183,6 +183,15 @@ impl Cleanup {
         Ok(tag)
     }
 
+    /// Imports the stub image with a setuid-root copy of the stub at
+    /// [`crate::SETUID_STUB_PATH`] under a fresh unique tag, registered; returns the tag.
+    pub async fn new_setuid_stub_image(&self, rt: &DockerRuntime) -> Result<String, EngineError> {
+        let tag = self.image(&format!("{}:latest", unique_name("img-suid")));
+        rt.import_image(crate::rootfs_tar_with_setuid_helper(), &tag)
+            .await?;
+        Ok(tag)
+    }
+
     fn take_ordered(&self) -> Vec<Object> {
         let mut objects = std::mem::take(&mut *self.objects.lock().unwrap_or_else(|p| p.into_inner()));
         objects.reverse();

@@ -27,6 +27,9 @@
 //! | `try-write <path>` | prints `try-write <path>: ok` or `try-write <path>: error <why>` |
 //! | `alloc <MiB>` | allocates and touches that much memory, and keeps it (for OOM tests) |
 //! | `spin <seconds>` | keeps a CPU busy for that long |
+//! | `ids` | prints `ids: uid=<real> euid=<effective> nnp=<NoNewPrivs>` (from `/proc/self/status`) |
+//! | `try-raw-socket` | opens an IPv4 raw ICMP socket (needs `CAP_NET_RAW`); prints `try-raw-socket: ok` or `try-raw-socket: error <why>` |
+//! | `run <program> <script>` | runs `<program>` (e.g. a setuid copy of the stub) with `<script>` as its `STUB_SCRIPT`, commands separated by `\|`; its output passes through, then prints `run <program>: exit <code>` |
 //!
 //! An unknown command or a malformed argument prints an error to stderr and exits 2.
 //! Reaching the end of the script exits 0.
@@ -175,9 +178,73 @@ fn run_line(line: &str, held: &mut Vec<Vec<u8>>) -> Result<(), String> {
             println!("probe written to {}", out.display());
             flush();
         }
+        "ids" => {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            let uid = field("Uid:");
+            let nnp = field("NoNewPrivs:");
+            let at = |v: &Vec<&str>, i: usize| v.get(i).copied().unwrap_or("?").to_string();
+            println!(
+                "ids: uid={} euid={} nnp={}",
+                at(&uid, 0),
+                at(&uid, 1),
+                at(&nnp, 0)
+            );
+            flush();
+        }
+        "try-raw-socket" => {
+            println!("try-raw-socket: {}", outcome_text(&try_raw_socket()));
+            flush();
+        }
+        "run" => {
+            let (program, script) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if program.is_empty() {
+                return Err("run needs a program".into());
+            }
+            flush();
+            let status = std::process::Command::new(program)
+                .env("STUB_SCRIPT", script.replace('|', ";"))
+                .status();
+            match status {
+                Ok(s) => println!("run {program}: exit {}", s.code().unwrap_or(-1)),
+                Err(e) => println!("run {program}: error {e}"),
+            }
+            flush();
+        }
         other => return Err(format!("unknown command {other:?}")),
     }
     Ok(())
+}
+
+// The one call std does not offer. The stub is a test program for job images; berth
+// itself has no unsafe code.
+extern "C" {
+    fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+}
+
+/// Open (and close) an `AF_INET`, `SOCK_RAW`, `IPPROTO_ICMP` socket: the kernel allows it
+/// only with `CAP_NET_RAW` in the process's effective set.
+fn try_raw_socket() -> Result<String, String> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const AF_INET: i32 = 2;
+    const SOCK_RAW: i32 = 3;
+    const IPPROTO_ICMP: i32 = 1;
+    // SAFETY: socket(2) takes three integers and returns a new descriptor or -1; no memory
+    // is shared with the kernel.
+    let fd = unsafe { socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // SAFETY: `fd` was just opened by this process and nothing else owns it; dropping the
+    // OwnedFd closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(String::new())
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
