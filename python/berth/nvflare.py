@@ -10,7 +10,8 @@ with::
     "path": "berth.nvflare.ClientDockerJobLauncher"
 
 (``ServerDockerJobLauncher`` for the server). The arguments stay the same; berth's extras
-(``pull_missing_images``, ``keep_failed_containers_hours``, ``orphan_policy``) are optional.
+(``pull_missing_images``, ``keep_failed_containers_hours``, ``orphan_policy``,
+``security_profile``, ``allowed_images``, ``runtime``) are optional.
 
 Construction validates what upstream validates and contacts nothing: job containers load
 the same ``resources.json`` and build this component too, so this module imports without
@@ -182,6 +183,15 @@ class DockerJobLauncher(JobLauncherSpec):
       debugging (default 0: removed once its outcome is recorded).
     - ``orphan_policy``: what recovery does with a running berth container this process
       did not start: ``"adopt"`` (default), ``"terminate"`` or ``"report"``.
+    - ``security_profile``: ``"restricted"`` (default: no-new-privileges, every capability
+      dropped, a process limit) or ``"baseline"`` (the engine's defaults, as upstream).
+    - ``allowed_images``: a list of image patterns jobs may run (default: any image).
+    - ``runtime``: the engine's OCI runtime for job containers (e.g. ``"runsc"``).
+
+    The last three are checked by berth's native part with every other launcher argument,
+    when the site's launcher is first created (at system start or the first launch); a
+    bad value is a ``ValueError`` naming it. A job's ``byoc`` marker comes from the job
+    meta the parent passes, as upstream.
     """
 
     WORKSPACE_MOUNT = WORKSPACE_MOUNT
@@ -206,6 +216,9 @@ class DockerJobLauncher(JobLauncherSpec):
         orphan_policy: str = "adopt",
         engine_timeout: float = 30,
         engine_outage_limit: float = 120,
+        security_profile: str = None,
+        allowed_images: list = None,
+        runtime: str = None,
     ):
         super().__init__()
         if not workspace:
@@ -254,12 +267,16 @@ class DockerJobLauncher(JobLauncherSpec):
         # lives); a job container constructs this class without the native part.
         self.engine_timeout = engine_timeout
         self.engine_outage_limit = engine_outage_limit
+        # Left to the native part, which holds the rules (one place); None means its default.
+        self.security_profile = security_profile
+        self.allowed_images = allowed_images
+        self.runtime = runtime
 
         self._sites_lock = threading.Lock()
         self._sites = {}
 
     def _launcher_args(self) -> dict:
-        return {
+        args = {
             "workspace": self.workspace,
             "network": self.network,
             "timeout": self.timeout,
@@ -272,6 +289,11 @@ class DockerJobLauncher(JobLauncherSpec):
             "engine_timeout": self.engine_timeout,
             "engine_outage_limit": self.engine_outage_limit,
         }
+        for name in ("security_profile", "allowed_images", "runtime"):
+            value = getattr(self, name)
+            if value is not None:
+                args[name] = value
+        return args
 
     def _site_launcher(self, site: str, parent_root: str):
         """The native launcher of this site, created on first use and then kept (it holds

@@ -91,6 +91,10 @@ def test_server_job_succeeds_with_labels_and_parent_url(engine, server_site, stu
     assert "NVFLARE_JOB_TOKEN_SIGNATURE=sig-abc" in env
     assert not any("sig-abc" in c for c in cmd)
     assert info["HostConfig"]["AutoRemove"] is False
+    # The default security profile, as the engine holds it.
+    assert info["HostConfig"]["CapDrop"] == ["ALL"]
+    assert info["HostConfig"]["SecurityOpt"] == ["no-new-privileges"]
+    assert info["HostConfig"]["PidsLimit"] == 4096
     assert handle.wait() == JobReturnCode.SUCCESS
 
 

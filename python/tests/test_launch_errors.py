@@ -84,6 +84,41 @@ def test_invalid_num_of_gpus(client, client_site, gpus):
         launch(client, client_site, meta(client_site, docker={"image": IMAGE, "num_of_gpus": gpus}))
 
 
+# berth: a job_id that is not a string is bad input (ValueError), as is a NUL byte in it.
+@pytest.mark.parametrize("job_id, phrase", [
+    (5, "job_id in job_meta must be a string"),
+    (["job-1"], "job_id in job_meta must be a string"),
+    ("job\x001", "NUL byte"),
+])
+def test_job_id_type_and_nul(client, client_site, job_id, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        client.launch_job(meta(client_site, job_id=job_id), client_site.context("job-1"))
+
+
+# berth: the site's security profile and image allowlist, checked by the native part.
+def test_unknown_security_profile(client_site):
+    launcher = ClientDockerJobLauncher(workspace=str(client_site.root), security_profile="strict")
+    with pytest.raises(ValueError, match="security_profile"):
+        launch(launcher, client_site, meta(client_site))
+
+
+def test_image_outside_allowed_images(client_site):
+    launcher = ClientDockerJobLauncher(
+        workspace=str(client_site.root), network="berth-pytest-unused-net", allowed_images=["registry.local/*"]
+    )
+    with pytest.raises(RuntimeError, match=re.escape(f"image '{IMAGE}'") + ".*allowed_images"):
+        launch(launcher, client_site, meta(client_site))
+
+
+# The drop-in keeps upstream's rule: the job meta the parent passes decides BYOC.
+def test_entrypoint_with_byoc_in_the_meta_passes_the_check(client, client_site):
+    job = meta(client_site, docker={"image": IMAGE, "entrypoint": "/bin/sh"}, byoc=True)
+    with pytest.raises(RuntimeError) as refused:
+        launch(client, client_site, job)
+    # It gets past the BYOC check and stops at the first engine contact instead.
+    assert "BYOC" not in str(refused.value)
+
+
 # L8 (C100)
 def test_entrypoint_without_byoc(client, client_site):
     phrase = f"job Docker spec for site '{client_site.name}'.*lacks locally authorized BYOC"
