@@ -334,7 +334,7 @@ async fn attempt_privileges(site: &Site, job_id: &str) -> PrivilegeAttempt {
         job_id,
         &format!(
             "ids\ntry-raw-socket\nprint --- helper\nrun {} ids | try-raw-socket",
-            berth_stub_image::SETUID_STUB_PATH
+            berth_testkit::SETUID_STUB_PATH
         ),
     );
     let plan = site.ws.plan_with_image(job_id, &image);

@@ -184,10 +184,10 @@ impl Cleanup {
     }
 
     /// Imports the stub image with a setuid-root copy of the stub at
-    /// [`crate::SETUID_STUB_PATH`] under a fresh unique tag, registered; returns the tag.
+    /// [`berth_stub_image::SETUID_STUB_PATH`] under a fresh unique tag, registered; returns the tag.
     pub async fn new_setuid_stub_image(&self, rt: &DockerRuntime) -> Result<String, EngineError> {
         let tag = self.image(&format!("{}:latest", unique_name("img-suid")));
-        rt.import_image(crate::rootfs_tar_with_setuid_helper(), &tag)
+        rt.import_image(berth_stub_image::rootfs_tar_with_setuid_helper(), &tag)
             .await?;
         Ok(tag)
     }

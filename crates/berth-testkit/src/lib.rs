@@ -20,6 +20,9 @@ mod noise;
 #[cfg(feature = "live")]
 mod site;
 
+/// Where [`Cleanup::new_setuid_stub_image`] images hold a setuid-root copy of the stub.
+#[cfg(feature = "live")]
+pub use berth_stub_image::SETUID_STUB_PATH;
 #[cfg(feature = "live")]
 pub use engine::{block_on, engine_or_skip, skip, unique_name, Cleanup, REQUIRE_ENV, TEST_PREFIX};
 pub use json::obj;
