@@ -14,7 +14,7 @@ use berth_testkit::block_on;
 use berth_testkit::{engine_or_skip, unique_name, Cleanup};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -28,16 +28,7 @@ fn berth(args: &[&str]) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("berth runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    berth_testkit::run_output(cmd)
 }
 
 #[cfg(feature = "demo")]

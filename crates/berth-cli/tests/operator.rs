@@ -9,21 +9,13 @@
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, LabelFilter};
-use berth_testkit::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{block_on, engine_or_skip, unique_name, Cleanup};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 const PARENT_MOUNT_ENV: &str = "BERTH_TEST_PARENT_MOUNT";
-
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(fut)
-}
 
 /// `berth` with none of the caller's site settings, and the parent mount pointed at `mount`.
 fn berth(mount: &Path, args: &[&str]) -> Command {
@@ -39,16 +31,7 @@ fn berth(mount: &Path, args: &[&str]) -> Command {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("berth runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    berth_testkit::run_output(cmd)
 }
 
 /// A site workspace in NVFlare's layout: startup/, local/resources.json naming itself as the

@@ -6,6 +6,7 @@
 //!   with `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine fails the test instead.
 //! - [`unique_name`] and [`Cleanup`]: names no parallel test shares, and a guard that
 //!   removes what a test created, also when it panics.
+//! - [`run_output`]: a program's exit status, stdout and stderr, as a user would see them.
 //! - [`LiveSite`]: a site on the real engine: workspace folders, network, stub image and
 //!   launcher args, all removed at the end.
 //!
@@ -17,6 +18,7 @@
 mod engine;
 mod json;
 mod noise;
+mod process;
 #[cfg(feature = "live")]
 mod site;
 
@@ -27,5 +29,6 @@ pub use berth_stub_image::SETUID_STUB_PATH;
 pub use engine::{block_on, engine_or_skip, skip, unique_name, Cleanup, REQUIRE_ENV, TEST_PREFIX};
 pub use json::obj;
 pub use noise::noise;
+pub use process::run_output;
 #[cfg(feature = "live")]
 pub use site::{LiveSite, CLIENT_MODULE};
