@@ -801,6 +801,11 @@ impl ThrowawayJob {
         let plan = site
             .plan(&self.request(site))
             .map_err(|e| refused(&format!("the sample job does not plan: {}", e.message())))?;
+        // As a launch does (DESIGN decision 15): the folder the plan mounts must hold berth's
+        // Python files before the container is created, or the engine refuses the bind.
+        if let Some(root) = berth_launcher::pyfiles::mounted_root(&plan) {
+            berth_launcher::pyfiles::write_job_files(&root).map_err(|e| refused(&e.message()))?;
+        }
         engine.ask(
             engine
                 .docker
