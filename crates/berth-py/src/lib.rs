@@ -13,6 +13,10 @@ mod handle;
 mod site;
 
 use pyo3::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the `atexit` hook: from then on no berth thread calls into Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
 
 /// The `berth._native` module.
 #[pymodule]
@@ -21,7 +25,42 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<site::SiteLauncher>()?;
     m.add_class::<handle::NativeJobHandle>()?;
+    m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
+    let hook = m.getattr("_shutdown")?;
+    m.py().import("atexit")?.call_method1("register", (hook,))?;
     Ok(())
+}
+
+/// Registered with `atexit`, so it runs before the interpreter finalizes: waits for every
+/// live launcher's background cleanups (output copies, container removals), each for at
+/// most its site's `cleanup_deadline`, then turns the log bridge off. The launchers'
+/// runtime threads outlive the interpreter; once Python is finalizing, a thread that
+/// attaches to it (to log) may crash the process.
+#[pyfunction]
+fn _shutdown(py: Python<'_>) {
+    py.detach(site::shutdown_all);
+    EXITING.store(true, Ordering::SeqCst);
+}
+
+/// pyo3-log's logger, silent once the process is exiting.
+struct LogBridge(pyo3_log::Logger);
+
+impl log::Log for LogBridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        !EXITING.load(Ordering::SeqCst) && self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !EXITING.load(Ordering::SeqCst) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        if !EXITING.load(Ordering::SeqCst) {
+            self.0.flush();
+        }
+    }
 }
 
 /// Route `log` records (and, through tracing's `log` feature, berth's tracing events) to
@@ -29,9 +68,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// `logging.getLogger("berth_launcher").setLevel(...)` takes effect at once. A second
 /// import in the same process keeps the first bridge.
 fn install_log_bridge(py: Python<'_>) {
-    let installed = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)
-        .map(|logger| logger.filter(log::LevelFilter::Trace).install());
-    if let Ok(Ok(_reset)) = installed {
+    let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers) else {
+        return;
+    };
+    let bridge = LogBridge(logger.filter(log::LevelFilter::Trace));
+    if log::set_boxed_logger(Box::new(bridge)).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
         log::debug!("berth log bridge installed");
     }
 }

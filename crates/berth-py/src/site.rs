@@ -13,7 +13,23 @@ use berth_launcher::report::recovery_json;
 use berth_launcher::{JobRequest, OpenSite, ParentRoot, Site};
 use pyo3::prelude::*;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+/// Every site opened in this process, for the exit hook.
+static OPENED: Mutex<Vec<Weak<OpenSite>>> = Mutex::new(Vec::new());
+
+/// Wait for the background cleanups of every open site, each bounded by its site's
+/// `cleanup_deadline` (see [`berth_launcher::BlockingLauncher::shutdown`]).
+pub fn shutdown_all() {
+    let open: Vec<Arc<OpenSite>> = {
+        let mut list = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    for site in open {
+        site.launcher.shutdown();
+    }
+}
 
 /// A site's launcher. Thread-safe: NVFlare may launch several jobs at once.
 #[pyclass(name = "SiteLauncher", module = "berth._native", frozen)]
@@ -47,6 +63,10 @@ impl SiteLauncher {
             return Ok(open.clone());
         }
         let open = Arc::new(self.site.open(true)?);
+        OPENED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&open));
         *slot = Some(open.clone());
         Ok(open)
     }
