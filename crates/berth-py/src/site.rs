@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 /// Every site opened in this process, for the exit hook.
 static OPENED: Mutex<Vec<Weak<OpenSite>>> = Mutex::new(Vec::new());
 
-/// Wait for the background cleanups of every open site, each bounded by its site's
+/// Wait for the background cleanups of every open site, each bounded by its launcher's
 /// `cleanup_deadline` (see [`berth_launcher::BlockingLauncher::shutdown`]).
 pub fn shutdown_all() {
     let open: Vec<Arc<OpenSite>> = {
