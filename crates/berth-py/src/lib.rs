@@ -33,7 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Registered with `atexit`, so it runs before the interpreter finalizes: waits for every
 /// live launcher's background cleanups (output copies, container removals), each for at
-/// most its site's `cleanup_deadline`, then turns the log bridge off. The launchers'
+/// most its launcher's `cleanup_deadline`, then turns the log bridge off. The launchers'
 /// runtime threads outlive the interpreter; once Python is finalizing, a thread that
 /// attaches to it (to log) may crash the process.
 #[pyfunction]
