@@ -12,9 +12,10 @@
 #
 # No registry and no network inside containers: the images are built from a Debian root
 # filesystem (debootstrap, then docker import) and Python packages are installed from
-# wheels downloaded or built on the host. The job image has NVFlare but not berth: job
-# containers load resources.json through the pure-Python berth files placed in each site's
-# local/custom (on the job's PYTHONPATH).
+# wheels downloaded or built on the host. The job runs twice: first with a job image that
+# has NVFlare but not berth and no berth files in any local/custom (job containers load
+# resources.json through the Python files berth mounts read-only in every job), then with
+# berth installed in the job image.
 #
 #   e2e/federation.sh           needs root, Docker, python3 (>= 3.10), debootstrap, cargo
 #
@@ -196,10 +197,9 @@ for site in "$server" "$client"; do
     # The switch: berth's class in place of NVFlare's, same arguments.
     sed -i 's/nvflare\.app_opt\.job_launcher\.docker_launcher\./berth.nvflare./' "$kit/local/resources.json.default"
     grep -q '"berth.nvflare.' "$kit/local/resources.json.default" || fail "the launcher switch did not apply for $site"
-    # Job containers build the launcher component too; their image has no berth, so the
-    # pure-Python files go where the job's PYTHONPATH looks (local/custom, mounted read-only).
-    mkdir -p "$kit/local/custom/berth"
-    cp "$repo/python/berth/__init__.py" "$repo/python/berth/nvflare.py" "$kit/local/custom/berth/"
+    # Nothing else: job containers build the launcher component too, and berth makes its
+    # own Python files importable in them (DESIGN decision 15); no copy into local/custom.
+    [ ! -e "$kit/local/custom/berth" ] || fail "berth files in $site's local/custom"
 done
 grep -n 'berth.nvflare' "$work/sites/$server/local/resources.json.default" "$work/sites/$client/local/resources.json.default"
 
@@ -214,11 +214,16 @@ log "starting the server and client parents (start_docker.sh)"
 sleep 3
 (cd "$work/sites/$client" && ./startup/start_docker.sh >"$work/client.log" 2>&1 &)
 
+# One job run with the job image given: submit, wait for FINISHED:COMPLETED, then check
+# what berth did (labels, outcomes recorded before removal, nothing left).
+run_job() {
+image="$1"
+rm -rf "$work/job"
 job_dir="$work/job/numpy-fedavg"
 mkdir -p "$work/job"
 cp -r "$repo/e2e/jobs/numpy-fedavg" "$job_dir"
-sed -i "s|@JOB_IMAGE@|$job_image|" "$job_dir/meta.json"
-log "submitting the numpy FedAvg job as $admin"
+sed -i "s|@JOB_IMAGE@|$image|" "$job_dir/meta.json"
+log "submitting the numpy FedAvg job as $admin (job image $image)"
 fed_started=$(date +%s)
 set +e
 docker run --rm --name "berth-e2e-admin-$suffix" --network "$network" \
@@ -236,8 +241,6 @@ fi
 
 # --- what berth did ------------------------------------------------------------------------
 sleep 3
-kill "$events_pid" 2>/dev/null || true
-events_pid=""
 log "checking berth's labels, outcomes and removals for job $job_id"
 "$python" - "$events" "$job_id" "$server" "$client" "$work/sites/$server/.berth/state.db" "$work/sites/$client/.berth/state.db" <<'PY'
 import json
@@ -276,6 +279,16 @@ sys.exit(0 if ok else 1)
 PY
 leftover="$(docker ps -aq --filter label=io.berth.managed=true --filter "label=io.berth.job-id=$job_id")"
 [ -z "$leftover" ] || fail "job containers still present: $leftover"
+}
+
+# 1. The job image has NVFlare but not berth, and no site has berth files in local/custom:
+#    job containers import the launcher class from the folder berth mounts (DESIGN 15).
+run_job "$job_image"
+first_seconds=$fed_seconds
+# 2. The same federation, the job image with berth installed: the image's copy comes first.
+run_job "$parent_image"
+kill "$events_pid" 2>/dev/null || true
+events_pid=""
 
 total=$(( $(date +%s) - started ))
-log "PASS: job $job_id FINISHED:COMPLETED; federation run ${fed_seconds}s (submit to completion), total ${total}s"
+log "PASS: two jobs FINISHED:COMPLETED (job image without berth: ${first_seconds}s, with berth: ${fed_seconds}s, submit to completion), total ${total}s"
