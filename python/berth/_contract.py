@@ -22,6 +22,9 @@ BERTH_ARGS = (
     "orphan_policy",
     "engine_timeout",
     "engine_outage_limit",
+    "security_profile",
+    "allowed_images",
+    "runtime",
 )
 # Docker SDK run kwargs the launcher sets itself; a site default may not name them.
 RESERVED_DOCKER_KWARGS = frozenset((
