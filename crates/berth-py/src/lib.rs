@@ -13,10 +13,16 @@ mod handle;
 mod site;
 
 use pyo3::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 
-/// Set by the `atexit` hook: from then on no berth thread calls into Python.
-static EXITING: AtomicBool = AtomicBool::new(false);
+/// `true` once the `atexit` hook has run: from then on no berth thread calls into Python.
+/// A thread logging holds the read lock from the check until it has left Python, so the
+/// hook cannot set it between a thread's check and that thread's attach.
+static EXITING: RwLock<bool> = RwLock::new(false);
+
+fn exiting_gate() -> std::sync::RwLockReadGuard<'static, bool> {
+    EXITING.read().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The `berth._native` module.
 #[pymodule]
@@ -38,8 +44,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// attaches to it (to log) may crash the process.
 #[pyfunction]
 fn _shutdown(py: Python<'_>) {
-    py.detach(site::shutdown_all);
-    EXITING.store(true, Ordering::SeqCst);
+    // Without the GIL: a thread logging may hold the read lock while it waits for the GIL.
+    py.detach(|| {
+        site::shutdown_all();
+        *EXITING.write().unwrap_or_else(PoisonError::into_inner) = true;
+    });
 }
 
 /// pyo3-log's logger, silent once the process is exiting.
@@ -47,17 +56,19 @@ struct LogBridge(pyo3_log::Logger);
 
 impl log::Log for LogBridge {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        !EXITING.load(Ordering::SeqCst) && self.0.enabled(metadata)
+        !*exiting_gate() && self.0.enabled(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !EXITING.load(Ordering::SeqCst) {
+        let gate = exiting_gate();
+        if !*gate {
             self.0.log(record);
         }
     }
 
     fn flush(&self) {
-        if !EXITING.load(Ordering::SeqCst) {
+        let gate = exiting_gate();
+        if !*gate {
             self.0.flush();
         }
     }
