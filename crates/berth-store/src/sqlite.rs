@@ -464,9 +464,7 @@ fn open_checked(path: &Path, options: &StoreOptions, report: &mut OpenReport) ->
     if let Some(why) = rebuild::damage(&conn).map_err(|e| failed("checking the file", e))? {
         return Err(Opening::Damaged(why));
     }
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(|e| failed("switching to WAL mode", e))?;
+    let mode = switch_to_wal(&conn, options.busy_timeout).map_err(|e| failed("switching to WAL mode", e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Opening::Failed(StoreError::Io {
             path: path.display().to_string(),
@@ -499,6 +497,31 @@ fn open_checked(path: &Path, options: &StoreOptions, report: &mut OpenReport) ->
                  move it away or pass another store path"
             ),
         })),
+    }
+}
+
+/// Sets `journal_mode=WAL` and returns the mode SQLite reports.
+///
+/// Two processes opening a new store at once both hold a shared lock when they ask for the
+/// exclusive one this change needs; SQLite then answers one of them "busy" at once, without
+/// its busy handler (waiting could deadlock). The statement holds no lock once it has failed,
+/// so it is retried until the busy timeout has passed.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -429,7 +429,7 @@ fn concurrent_processes_lose_nothing() {
                 .unwrap()
         })
         .collect();
-    // Let every child open its connection, then release them together.
+    // Let every child start and wait at the line, then release them together.
     std::thread::sleep(Duration::from_millis(300));
     fs::write(&go, b"go").unwrap();
     for c in children {
@@ -568,6 +568,12 @@ fn child_process_entry() {
     };
     let path = PathBuf::from(std::env::var("BERTH_STORE_TEST_PATH").unwrap());
     let worker: usize = std::env::var("BERTH_STORE_TEST_WORKER").unwrap().parse().unwrap();
+    if let Ok(go) = std::env::var("BERTH_STORE_TEST_GO") {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !Path::new(&go).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     let (store, _) = SqliteStore::open(&path).unwrap();
     match mode.as_str() {
         "crash" => {
@@ -578,13 +584,8 @@ fn child_process_entry() {
             // No destructors, no clean close: like a killed launcher.
             std::process::abort();
         }
+        "open" => {}
         "workload" => {
-            if let Ok(go) = std::env::var("BERTH_STORE_TEST_GO") {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while !Path::new(&go).exists() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
             let per: usize = std::env::var("BERTH_STORE_TEST_PER").unwrap().parse().unwrap();
             let winners = write_workload(&store, worker, per);
             let text: String = winners.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
@@ -819,4 +820,31 @@ fn a_writer_held_past_the_busy_timeout_is_a_busy_error() {
     assert!(err.to_string().contains("retry"), "{err}");
     holder.execute_batch("ROLLBACK").unwrap();
     store.record_outcome(&outcome("c", "j", 0)).unwrap();
+}
+
+/// Several processes opening a store that does not exist yet all get it: the switch to WAL
+/// mode, which SQLite may answer "busy" at once when two openers race, is retried.
+#[test]
+fn many_processes_opening_a_new_store_at_once_all_succeed() {
+    const PROCS: usize = 6;
+    for round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_path(&dir);
+        let go = dir.path().join("go");
+        let children: Vec<_> = (0..PROCS)
+            .map(|w| child("open", &path, w, Some(&go)).spawn().unwrap())
+            .collect();
+        // Let every child start and wait at the line, then release them together.
+        std::thread::sleep(Duration::from_millis(300));
+        fs::write(&go, b"go").unwrap();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: an opener failed: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 }
