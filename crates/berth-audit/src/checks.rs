@@ -140,6 +140,32 @@ fn check_labels(report: &mut AuditReport, config: &Value, policy: &AuditPolicy) 
     }
 }
 
+/// The capabilities an engine grants by default: what dropping `ALL` must remove.
+pub(crate) const DEFAULT_CAPS: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Whether an inspected `HostConfig.CapDrop` drops every capability. Docker reports a drop of
+/// `ALL` as `["ALL"]`; Podman spells it out as the default capabilities it removed, so a list
+/// that holds every default capability counts too.
+pub fn drops_all_capabilities(cap_drop: Option<&Value>) -> bool {
+    let dropped: Vec<String> = strings(cap_drop).iter().map(|c| cap_name(c)).collect();
+    dropped.iter().any(|c| c == "ALL") || DEFAULT_CAPS.iter().all(|d| dropped.iter().any(|c| c == d))
+}
+
 /// `CAP_SYS_ADMIN`, `sys_admin` and `SYS_ADMIN` are one capability.
 fn cap_name(c: &str) -> String {
     let upper = c.trim().to_ascii_uppercase();
@@ -180,9 +206,15 @@ fn check_restricted(report: &mut AuditReport, host: &Value, allowed: &SiteAllowa
             );
         }
     }
-    let drops_all = strings(host.get("CapDrop")).iter().any(|c| cap_name(c) == "ALL");
-    if !drops_all {
-        if allowed.cap_drop_set {
+    if !drops_all_capabilities(host.get("CapDrop")) {
+        if allowed.privileged && host.get("Privileged").and_then(Value::as_bool) == Some(true) {
+            // A privileged container has every capability whatever CapDrop says (Podman then
+            // reports no drop at all); the Privileged check speaks for the site's choice.
+            report.note(
+                Check::Restricted,
+                "relaxed by the site: privileged, so no capability is dropped (the site's privileged)",
+            );
+        } else if allowed.cap_drop_set {
             report.note(
                 Check::Restricted,
                 "relaxed by the site: capabilities are not all dropped (the site's cap_drop)",

@@ -20,7 +20,7 @@ mod policy;
 mod promises;
 mod report;
 
-pub use checks::audit_container;
+pub use checks::{audit_container, drops_all_capabilities};
 pub use live::{assert_container_passes, audit_live, AuditRecord, AuditingRuntime};
 pub use policy::{AuditPolicy, SiteAllowances, SitePolicy};
 pub use promises::{engine_promises, Promise};

@@ -22,24 +22,6 @@ pub struct Promise {
     pub fix: String,
 }
 
-/// The capabilities an engine grants by default: what dropping `ALL` must remove.
-const DEFAULT_CAPS: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "NET_RAW",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
-
 /// Each promise of `planned` (the create body berth sent, as planned) checked against
 /// `inspect` (the engine's inspect answer of the container it created). `workspace_root` is
 /// the tmpfs berth puts at the job workspace root.
@@ -261,7 +243,7 @@ fn capabilities(plan_host: &Value, host: &Value) -> (bool, String) {
     let drops_all = norm(&plan_host["CapDrop"]).iter().any(|c| c == "ALL");
     let got_drop = norm(&host["CapDrop"]);
     let kept_default: Vec<&str> = if drops_all && !got_drop.iter().any(|c| c == "ALL") {
-        DEFAULT_CAPS
+        crate::checks::DEFAULT_CAPS
             .iter()
             .copied()
             .filter(|c| !got_drop.iter().any(|d| d == c) && !planned_add.iter().any(|a| a == c))

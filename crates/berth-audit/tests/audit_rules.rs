@@ -442,6 +442,30 @@ fn notes(report: &AuditReport, check: Check) -> Vec<String> {
         .collect()
 }
 
+/// How Podman 4 reports a drop of `ALL`: the default capabilities it removed.
+const PODMAN_DROP_ALL: [&str; 14] = [
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+#[tokio::test]
+async fn podmans_spelled_out_drop_of_all_passes_the_restricted_check() {
+    let f = fixture().await;
+    assert_passes(&f.audit(&f.edited(|v| v["HostConfig"]["CapDrop"] = json!(PODMAN_DROP_ALL))));
+}
+
 #[tokio::test]
 async fn restricted_profile_fields_are_required() {
     let f = fixture().await;
@@ -467,6 +491,11 @@ async fn restricted_profile_fields_are_required() {
         ),
         (
             Box::new(|v: &mut Value| v["HostConfig"]["CapDrop"] = json!(["NET_RAW"])),
+            "CapDrop",
+        ),
+        (
+            // Podman's spelled-out form, one default capability short.
+            Box::new(|v: &mut Value| v["HostConfig"]["CapDrop"] = json!(PODMAN_DROP_ALL[1..])),
             "CapDrop",
         ),
         (
