@@ -429,18 +429,7 @@ fn concurrent_processes_lose_nothing() {
                 .unwrap()
         })
         .collect();
-    // Let every child start and wait at the line, then release them together.
-    std::thread::sleep(Duration::from_millis(300));
-    fs::write(&go, b"go").unwrap();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a writer process failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    release_together(children, &go, "a writer process");
     let winners: Vec<BTreeMap<String, i64>> = (0..PROCS)
         .map(|w| {
             let text = fs::read_to_string(dir.path().join(format!(".berth/winners-{w}"))).unwrap();
@@ -537,6 +526,22 @@ fn check_workload(path: &Path, workers: usize, per: usize, winners: &[BTreeMap<S
     );
     let check: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
+}
+
+/// Lets every child start and wait at the line, releases them together by writing `go`, and
+/// fails unless every one of them succeeds.
+fn release_together(children: Vec<std::process::Child>, go: &Path, who: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(go, b"go").unwrap();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{who} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Re-run this test binary as a child process that only runs `child_process_entry`.
@@ -834,17 +839,6 @@ fn many_processes_opening_a_new_store_at_once_all_succeed() {
         let children: Vec<_> = (0..PROCS)
             .map(|w| child("open", &path, w, Some(&go)).spawn().unwrap())
             .collect();
-        // Let every child start and wait at the line, then release them together.
-        std::thread::sleep(Duration::from_millis(300));
-        fs::write(&go, b"go").unwrap();
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "round {round}: an opener failed: {}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        release_together(children, &go, &format!("round {round}: an opener"));
     }
 }
