@@ -1,6 +1,8 @@
 //! [`JobHandle`]: one job container, as NVFlare's `DockerJobHandle` sees it.
 
-use crate::shared::{self, lock, HandleState, OnMissing, Seen, Shared};
+use crate::executor::Shared;
+use crate::job::{self, lock, HandleState, OnMissing, Seen};
+use crate::lifecycle::Observation;
 use berth_core::{DockerStatus, JobReturnCode};
 use berth_engine::EngineError;
 use berth_store::{JobOutcome, ObservedBy};
@@ -108,7 +110,9 @@ impl JobHandle {
         if let Some(code) = h.terminal() {
             return Ok(code);
         }
-        let Ok(_guard) = h.finishing.try_lock() else {
+        // Another observer is deciding the end right now: do not wait for it.
+        let guard = h.finishing.try_lock().ok().filter(|_| !h.busy());
+        let Some(_guard) = guard else {
             return Ok(h.terminal().unwrap_or(JobReturnCode::Unknown));
         };
         let on_missing = if self.shared.is_connected() {
@@ -206,7 +210,7 @@ impl JobHandle {
     /// Has no deadline of its own.
     pub async fn wait_settled(&self) -> JobReturnCode {
         let code = self.wait().await;
-        shared::wait_settled(&self.state, code).await
+        job::wait_settled(&self.state, code).await
     }
 
     /// Whether this process has finished with the ended job (see [`Self::wait_settled`]).
@@ -270,7 +274,7 @@ impl JobHandle {
     /// Why the job's outcome could not be written to the state store, if it could not:
     /// the container is then kept, and `berth recover` records the outcome later.
     pub fn unrecorded(&self) -> Option<String> {
-        lock(&self.state.inner).unrecorded.clone()
+        self.state.unrecorded()
     }
 
     /// Wait until the container is in one of `states` (spec §9.7): `true` when reached;
@@ -305,7 +309,7 @@ impl JobHandle {
                 if start.elapsed() > limit {
                     tracing::warn!(job_id = %h.job_id, container = %h.container_name,
                         "container did not reach {states:?} within {limit:?}; terminating it");
-                    let _ = self.shared.terminate(h, ObservedBy::StartTimeout).await;
+                    let _ = self.shared.terminate_as(h, Observation::StartTimeout).await;
                     return false;
                 }
             }

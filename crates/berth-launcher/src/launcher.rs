@@ -1,14 +1,16 @@
 //! [`Launcher`]: engine checks, launch and attach.
 
+use crate::executor::{EngineChecked, Shared};
 use crate::handle::JobHandle;
+use crate::job::{lock, now_ms, HandleState, OnMissing, Seen};
+use crate::lifecycle::{self, Observation};
 use crate::settings::LauncherSettings;
-use crate::shared::{lock, now_ms, EngineChecked, HandleState, OnMissing, Seen, Shared};
 use crate::watcher;
 use berth_core::plan::ContainerPlan;
-use berth_core::{labels, DockerStatus, Error, JobReturnCode, Result};
+use berth_core::{labels, DockerStatus, Error, Result};
 use berth_engine::deadline::DeadlineRuntime;
 use berth_engine::{ContainerRuntime, EngineError};
-use berth_store::{JobOutcome, LaunchRecord, ObservedBy, OutcomeStore};
+use berth_store::{LaunchRecord, ObservedBy, OutcomeStore};
 use std::sync::Arc;
 
 /// Launches a site's job containers and follows them to their end.
@@ -463,20 +465,8 @@ impl Launcher {
                 plan.name
             )));
         } else {
-            let outcome = JobOutcome {
-                job_id: st
-                    .labels
-                    .get(labels::JOB_ID)
-                    .cloned()
-                    .unwrap_or_else(|| job_id.clone()),
-                container_id: st.id.clone(),
-                return_code: status.return_code(st.exit_code).unwrap_or(JobReturnCode::Aborted),
-                exit_code: st.exit_code,
-                oom_killed: st.oom_killed,
-                finished_at: st.finished_at.clone(),
-                observed_by: ObservedBy::Recovery,
-                recorded_at_ms: now_ms(),
-            };
+            let job = st.labels.get(labels::JOB_ID).unwrap_or(job_id);
+            let outcome = lifecycle::stopped_outcome(job, &st.id, &st, ObservedBy::Recovery, now_ms());
             shared.store.record_outcome(&outcome).map_err(|e| {
                 Error::refused(format!(
                     "cannot record the outcome of leftover container '{}' of job {job_id}: {e}",
@@ -556,16 +546,7 @@ impl Launcher {
                 shared: shared.clone(),
             }));
         }
-        let listed = shared
-            .runtime
-            .list(&shared.site_filters(), true)
-            .await
-            .map_err(|e| {
-                Error::refused(format!(
-                    "cannot list the containers of site '{}': {e}",
-                    shared.settings.site
-                ))
-            })?;
+        let listed = shared.list_site().await?;
         let found = listed
             .iter()
             .filter(|c| {
@@ -583,9 +564,12 @@ impl Launcher {
                     "",
                     shared.settings.start_timeout,
                 ));
-                let _ = state.terminal.send_replace(Some(outcome.return_code));
-                lock(&state.inner).outcome = Some(outcome);
-                state.mark_settled();
+                let ended = state.apply(Observation::Missing {
+                    stored: Some(outcome),
+                    decide: true,
+                    at_ms: now_ms(),
+                });
+                shared.run(&state, ended).await;
                 return Ok(Some(JobHandle {
                     state,
                     shared: shared.clone(),

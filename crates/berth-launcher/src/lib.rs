@@ -19,15 +19,17 @@
 //! container is removed.
 
 mod blocking;
+mod executor;
 mod handle;
+mod job;
 pub mod joblog;
 mod launcher;
+mod lifecycle;
 pub mod pyfiles;
 pub mod recovery;
 pub mod report;
 pub mod retention;
 mod settings;
-mod shared;
 pub mod site;
 mod watcher;
 

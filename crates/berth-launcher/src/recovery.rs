@@ -22,13 +22,14 @@
 //!   (ABORTED), so every launch has exactly one outcome.
 
 use crate::handle::JobHandle;
+use crate::job::{lock, now_ms, HandleState, OnMissing, Seen};
 use crate::launcher::Launcher;
+use crate::lifecycle;
 use crate::retention::{self, Retention};
-use crate::shared::{now_ms, HandleState, OnMissing, Seen};
 use crate::watcher;
 use berth_core::args::Role;
 use berth_core::config::OrphanPolicy;
-use berth_core::{labels, DockerStatus, Error, JobReturnCode, Result};
+use berth_core::{labels, DockerStatus, JobReturnCode, Result};
 use berth_engine::{ContainerSummary, EngineError};
 use berth_store::{JobOutcome, LaunchRecord, ObservedBy};
 use std::path::PathBuf;
@@ -189,16 +190,7 @@ impl Launcher {
         // Wall time, compared with launch records (which use wall time too): launches
         // recorded after the listing are another process's, not vanished ones.
         let listed_at = now_ms();
-        let listed = shared
-            .runtime
-            .list(&shared.site_filters(), true)
-            .await
-            .map_err(|e| {
-                Error::refused(format!(
-                    "cannot list the containers of site '{}': {e}",
-                    settings.site
-                ))
-            })?;
+        let listed = shared.list_site().await?;
 
         for c in &listed {
             let workspace = label(c, labels::WORKSPACE).map(str::to_string);
@@ -331,7 +323,7 @@ impl Launcher {
             }
             OrphanPolicy::Report => {
                 // Not followed: leave no tracked state behind.
-                crate::shared::lock(&shared.jobs).remove(&job.container_id);
+                lock(&shared.jobs).remove(&job.container_id);
                 job.action = RecoveryAction::Reported;
             }
         }
@@ -380,17 +372,13 @@ impl Launcher {
                         return;
                     }
                 };
-                let status = DockerStatus::parse(&st.status);
-                let fresh = JobOutcome {
-                    job_id: job.job_id.clone(),
-                    container_id: job.container_id.clone(),
-                    return_code: status.return_code(st.exit_code).unwrap_or(JobReturnCode::Aborted),
-                    exit_code: st.exit_code,
-                    oom_killed: st.oom_killed,
-                    finished_at: st.finished_at.clone(),
-                    observed_by: ObservedBy::Recovery,
-                    recorded_at_ms: now_ms(),
-                };
+                let fresh = lifecycle::stopped_outcome(
+                    &job.job_id,
+                    &job.container_id,
+                    &st,
+                    ObservedBy::Recovery,
+                    now_ms(),
+                );
                 match shared.store.record_outcome(&fresh) {
                     Ok(stored) => {
                         job.outcome_was_recorded = stored != fresh;
@@ -476,16 +464,13 @@ impl Launcher {
                 return None;
             }
         }
-        let outcome = JobOutcome {
-            job_id: launch.job_id.clone(),
-            container_id: launch.container_id.clone(),
-            return_code: JobReturnCode::Aborted,
-            exit_code: None,
-            oom_killed: false,
-            finished_at: None,
-            observed_by: ObservedBy::Vanished,
-            recorded_at_ms: now_ms(),
-        };
+        let outcome = JobOutcome::new(
+            &launch.job_id,
+            &launch.container_id,
+            JobReturnCode::Aborted,
+            ObservedBy::Vanished,
+            now_ms(),
+        );
         match shared.store.record_outcome(&outcome) {
             Ok(stored) => {
                 job.outcome_was_recorded = stored != outcome;

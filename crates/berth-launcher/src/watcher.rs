@@ -8,10 +8,14 @@
 //! stream drops, the task re-subscribes with backoff and re-syncs: it lists the site's
 //! labeled containers and settles every tracked job that ended or vanished meanwhile.
 
-use crate::shared::{lock, HandleState, OnMissing, Seen, Shared};
+use crate::executor::Shared;
+use crate::job::{lock, now_ms, HandleState, OnMissing, Seen};
+use crate::lifecycle::Observation;
 use berth_core::DockerStatus;
 use berth_engine::{ContainerEvent, ContainerEventKind, EngineResult};
+use berth_store::time::rfc3339_from_unix_nanos;
 use berth_store::ObservedBy;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use std::sync::{Arc, Weak};
@@ -111,60 +115,54 @@ fn on_event(shared: &Arc<Shared>, event: ContainerEvent) {
     let Some(h) = shared.tracked(&event.id) else {
         return;
     };
-    let on_missing = match event.kind {
-        ContainerEventKind::Oom => {
-            lock(&h.inner).oom_seen = true;
-            return;
-        }
-        ContainerEventKind::Die { exit_code } => {
-            {
-                let mut inner = lock(&h.inner);
-                inner.die_seen = true;
-                inner.die_exit_code = exit_code;
-            }
-            if let Some(code) = exit_code.filter(|_| !h.may_restart) {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    shared.settle_from_die_event(&h, code, event.time_nano).await;
-                });
-                return;
-            }
-            OnMissing::Decide
-        }
+    let observation = match event.kind {
+        ContainerEventKind::Oom => Observation::Oom,
         // Events arrive in order, so a destroy comes after the die that carried the code.
-        ContainerEventKind::Destroy => OnMissing::Decide,
+        ContainerEventKind::Die { exit_code } => Observation::Die {
+            exit_code,
+            finished_at: rfc3339_from_unix_nanos(event.time_nano),
+            at_ms: now_ms(),
+        },
+        ContainerEventKind::Destroy => Observation::Destroyed,
         ContainerEventKind::Start | ContainerEventKind::Other(_) => return,
     };
-    tokio::spawn(settle_with_retry(
-        shared.clone(),
-        h,
-        ObservedBy::Event,
-        on_missing,
-    ));
+    let actions = h.apply(observation);
+    if !actions.is_empty() {
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.run(&h, actions).await });
+    }
 }
 
 /// Settle a job the event task knows has ended. When the engine does not answer, waiters
-/// are told to inspect themselves, and the task retries with backoff.
-async fn settle_with_retry(shared: Arc<Shared>, h: Arc<HandleState>, by: ObservedBy, on_missing: OnMissing) {
-    let mut pause = shared.settings.poll_interval;
-    for _ in 0..8 {
-        match shared.settle(&h, by, on_missing).await {
-            Seen::Ended(_) => return,
-            // A re-sync look at a live container: nothing to do.
-            Seen::Status(_) if by != ObservedBy::Event => return,
-            // The engine announced an end it does not show yet (or could not be asked):
-            // waiters inspect on their own meanwhile.
-            Seen::Status(_) | Seen::Unknown | Seen::Failed(_) => {
-                lock(&h.inner).undecided = true;
-                h.nudge.notify_waiters();
+/// are told to inspect themselves, and the task retries with backoff. Boxed: settling runs
+/// the lifecycle's actions, one of which starts this again.
+pub(crate) fn settle_with_retry(
+    shared: Arc<Shared>,
+    h: Arc<HandleState>,
+    by: ObservedBy,
+    on_missing: OnMissing,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let mut pause = shared.settings.poll_interval;
+        for _ in 0..8 {
+            match shared.settle(&h, by, on_missing).await {
+                Seen::Ended(_) => return,
+                // A re-sync look at a live container: nothing to do.
+                Seen::Status(_) if by != ObservedBy::Event => return,
+                // The engine announced an end it does not show yet (or could not be asked):
+                // waiters inspect on their own meanwhile.
+                Seen::Status(_) | Seen::Unknown | Seen::Failed(_) => {
+                    lock(&h.inner).undecided = true;
+                    h.nudge.notify_waiters();
+                }
             }
+            tokio::time::sleep(pause).await;
+            if h.terminal().is_some() {
+                return;
+            }
+            pause = (pause * 2).min(shared.settings.settle_check_interval);
         }
-        tokio::time::sleep(pause).await;
-        if h.terminal().is_some() {
-            return;
-        }
-        pause = (pause * 2).min(shared.settings.settle_check_interval);
-    }
+    })
 }
 
 /// After (re)subscribing: settle every tracked job that ended or vanished while no

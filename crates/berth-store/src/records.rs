@@ -79,6 +79,43 @@ pub struct JobOutcome {
     pub recorded_at_ms: i64,
 }
 
+impl JobOutcome {
+    /// The one way to make an outcome: how the job ended, who saw it, and when it was
+    /// recorded. What the engine said of the exit (code, OOM flag, finish time) is unknown
+    /// until [`Self::with_exit`] adds it.
+    pub fn new(
+        job_id: &str,
+        container_id: &str,
+        return_code: JobReturnCode,
+        observed_by: ObservedBy,
+        recorded_at_ms: i64,
+    ) -> Self {
+        Self {
+            job_id: job_id.to_string(),
+            container_id: container_id.to_string(),
+            return_code,
+            exit_code: None,
+            oom_killed: false,
+            finished_at: None,
+            observed_by,
+            recorded_at_ms,
+        }
+    }
+
+    /// The exit as the engine reported it.
+    pub fn with_exit(
+        mut self,
+        exit_code: Option<i64>,
+        oom_killed: bool,
+        finished_at: Option<String>,
+    ) -> Self {
+        self.exit_code = exit_code;
+        self.oom_killed = oom_killed;
+        self.finished_at = finished_at;
+        self
+    }
+}
+
 /// One launch and, once its end was observed, its outcome: a row of `berth ps --all`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {

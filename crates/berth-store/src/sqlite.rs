@@ -576,16 +576,14 @@ fn job_outcome(r: &Row<'_>, at: usize) -> rusqlite::Result<JobOutcome> {
     let observed: String = r.get(at + 6)?;
     let observed_by = ObservedBy::parse(&observed)
         .ok_or_else(|| bad_value(at + 6, format!("unknown observation '{observed}'")))?;
-    Ok(JobOutcome {
-        container_id: r.get(at)?,
-        job_id: r.get(at + 1)?,
-        return_code,
-        exit_code: r.get(at + 3)?,
-        oom_killed: r.get(at + 4)?,
-        finished_at: r.get(at + 5)?,
-        observed_by,
-        recorded_at_ms: r.get(at + 7)?,
-    })
+    let (container_id, job_id): (String, String) = (r.get(at)?, r.get(at + 1)?);
+    Ok(
+        JobOutcome::new(&job_id, &container_id, return_code, observed_by, r.get(at + 7)?).with_exit(
+            r.get(at + 3)?,
+            r.get(at + 4)?,
+            r.get(at + 5)?,
+        ),
+    )
 }
 
 fn bad_value(column: usize, message: String) -> rusqlite::Error {

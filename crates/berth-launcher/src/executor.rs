@@ -1,11 +1,8 @@
-//! State shared by a launcher, its handles and its event task, and the one place where an
-//! observed end of a container becomes a recorded outcome.
-//!
-//! Locks: `jobs` and each handle's `inner` are short `std` mutexes never held across an
-//! await. Each handle's `finishing` is an async mutex held while one caller turns what it
-//! saw (a die event's exit code, or an inspect) into an outcome (record -> set), so two
-//! observers of the same end never interleave. The terminal state lives in a `watch`
-//! channel: set once, waking every waiter.
+//! The launcher's shared state (engine, store, settings, the jobs it follows, the event
+//! connection, background cleanups) and the I/O side of the job lifecycle: it feeds what it
+//! sees of a container to [`HandleState::apply`] and runs the actions that come back (record,
+//! stop, copy the output, remove, wake the waiters). What those are is decided in
+//! [`crate::lifecycle`] alone.
 //!
 //! Order of an observed end: the outcome is recorded durably, then the terminal state is
 //! set, then a background cleanup copies the output and removes the container; the
@@ -15,16 +12,17 @@
 //! under way meanwhile, then remove, then set.
 
 use berth_core::{labels, DockerStatus, JobReturnCode};
-use berth_engine::{ContainerRuntime, ContainerState, EngineError, LabelFilter};
-use berth_store::time::rfc3339_from_unix_nanos;
+use berth_engine::{ContainerRuntime, ContainerSummary, EngineError, LabelFilter};
 use berth_store::{JobOutcome, ObservedBy, OutcomeStore, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
+use crate::job::{lock, now_ms, wait_settled, HandleState, OnMissing, Seen};
 use crate::joblog;
+use crate::lifecycle::{Action, Observation};
 use crate::settings::LauncherSettings;
 
 /// How often a removal is tried before it is left to recovery.
@@ -48,150 +46,6 @@ async fn try_remove(runtime: &dyn ContainerRuntime, id: &str, name: &str, last: 
         }
     }
     true
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a few field writes; a panic cannot leave them torn.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// One job container followed by this process.
-pub(crate) struct HandleState {
-    pub job_id: String,
-    pub container_id: String,
-    pub container_name: String,
-    pub timeout: Option<Duration>,
-    /// The job's folder as berth reads it: where its output is kept.
-    pub job_dir: Option<PathBuf>,
-    /// Set once, never cleared.
-    pub terminal: watch::Sender<Option<JobReturnCode>>,
-    /// `true` once this process has nothing left to do for the ended job: its output is
-    /// copied and its container removed (or kept on purpose). Set after `terminal`.
-    pub settled: watch::Sender<bool>,
-    /// The container may be restarted by the engine (its plan sets a restart policy, or it
-    /// is not known): a die event is then not the end, and only an inspect decides.
-    pub may_restart: bool,
-    pub inner: Mutex<HandleInner>,
-    /// Held while an observer turns what it saw into the outcome.
-    pub finishing: tokio::sync::Mutex<()>,
-    /// Wakes waiters when the event task could not decide (they fall back to inspect).
-    pub nudge: Notify,
-}
-
-#[derive(Default)]
-pub(crate) struct HandleInner {
-    pub outcome: Option<JobOutcome>,
-    /// `terminate()` has begun: any end observed from now on is ABORTED, learned this way.
-    pub terminating: Option<ObservedBy>,
-    /// A die event was seen, with the engine's `exitCode` attribute when it had one.
-    pub die_seen: bool,
-    pub die_exit_code: Option<i64>,
-    pub oom_seen: bool,
-    /// The event task saw the end but could not read it; waiters should inspect.
-    pub undecided: bool,
-    /// Why the outcome could not be written to the store (the container is kept).
-    pub unrecorded: Option<String>,
-}
-
-impl HandleState {
-    pub fn new(job_id: &str, container_id: &str, container_name: &str, timeout: Option<Duration>) -> Self {
-        Self {
-            job_id: job_id.to_string(),
-            container_id: container_id.to_string(),
-            container_name: container_name.to_string(),
-            timeout,
-            job_dir: None,
-            terminal: watch::Sender::new(None),
-            settled: watch::Sender::new(false),
-            // Unknown until the plan says otherwise.
-            may_restart: true,
-            inner: Mutex::new(HandleInner::default()),
-            finishing: tokio::sync::Mutex::new(()),
-            nudge: Notify::new(),
-        }
-    }
-
-    pub fn with_job_dir(mut self, job_dir: Option<PathBuf>) -> Self {
-        self.job_dir = job_dir;
-        self
-    }
-
-    pub fn with_restart_policy(mut self, may_restart: bool) -> Self {
-        self.may_restart = may_restart;
-        self
-    }
-
-    /// Nothing is left to do for this job in this process.
-    pub fn mark_settled(&self) {
-        self.settled.send_replace(true);
-    }
-
-    pub fn terminal(&self) -> Option<JobReturnCode> {
-        *self.terminal.borrow()
-    }
-
-    pub fn outcome(&self) -> Option<JobOutcome> {
-        lock(&self.inner).outcome.clone()
-    }
-
-    /// Set the outcome and terminal state unless one is set already; returns the state
-    /// that holds afterwards.
-    pub fn set_terminal(&self, outcome: JobOutcome) -> JobReturnCode {
-        let code = outcome.return_code;
-        {
-            let mut inner = lock(&self.inner);
-            if inner.outcome.is_none() && self.terminal().is_none() {
-                inner.outcome = Some(outcome);
-            }
-        }
-        self.terminal.send_if_modified(|t| {
-            if t.is_none() {
-                *t = Some(code);
-                true
-            } else {
-                false
-            }
-        });
-        self.terminal().unwrap_or(code)
-    }
-}
-
-/// Until `h` is settled (its cleanup is over); then `code`.
-pub(crate) async fn wait_settled(h: &HandleState, code: JobReturnCode) -> JobReturnCode {
-    let mut settled = h.settled.subscribe();
-    // The sender lives in `h`, so this ends only when settled.
-    let _ = settled.wait_for(|s| *s).await;
-    code
-}
-
-/// What to make of a container that the engine no longer knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnMissing {
-    /// Leave the state unset: the event task is connected and will decide (spec §9.4).
-    Wait,
-    /// Nobody else will decide: a vanished container with no recorded outcome is ABORTED.
-    Decide,
-}
-
-/// What one look at a container found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Seen {
-    /// Alive (or in one of the statuses the caller was waiting for).
-    Status(DockerStatus),
-    /// The job has a terminal state.
-    Ended(JobReturnCode),
-    /// A missing container left undecided (the event task may still report its end).
-    Unknown,
-    /// The engine could not be asked (unreachable, no answer within the deadline, or an
-    /// error answer other than 404). Never an outcome (DESIGN decision 13).
-    Failed(EngineError),
 }
 
 pub(crate) struct Shared {
@@ -271,6 +125,16 @@ impl Shared {
             LabelFilter::eq(labels::MANAGED, "true"),
             LabelFilter::eq(labels::SITE, &self.settings.site),
         ]
+    }
+
+    /// Every container of the site (berth's labels), running or not.
+    pub async fn list_site(&self) -> berth_core::Result<Vec<ContainerSummary>> {
+        self.runtime.list(&self.site_filters(), true).await.map_err(|e| {
+            berth_core::Error::refused(format!(
+                "cannot list the containers of site '{}': {e}",
+                self.settings.site
+            ))
+        })
     }
 
     /// Follow `h` until it ends. If the container is followed already, that state is
@@ -383,29 +247,65 @@ impl Shared {
         });
     }
 
-    fn outcome_from_state(&self, h: &HandleState, st: &ContainerState, by: ObservedBy) -> Option<JobOutcome> {
-        let code = DockerStatus::parse(&st.status).return_code(st.exit_code)?;
-        let inner = lock(&h.inner);
-        let (code, by) = match inner.terminating {
-            Some(t) => (JobReturnCode::Aborted, t),
-            None => (code, by),
-        };
-        Some(JobOutcome {
-            job_id: h.job_id.clone(),
-            container_id: h.container_id.clone(),
-            return_code: code,
-            exit_code: st.exit_code,
-            oom_killed: st.oom_killed || inner.oom_seen,
-            finished_at: st.finished_at.clone(),
-            observed_by: by,
-            recorded_at_ms: now_ms(),
-        })
+    /// Run the actions a lifecycle step asked for, in order, feeding back what the store
+    /// answers to a record. The stop of a terminate is not run here (see
+    /// [`Self::terminate`]).
+    pub async fn run(&self, h: &Arc<HandleState>, actions: Vec<Action>) {
+        let mut queue = VecDeque::from(actions);
+        let mut counted = None;
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Record(outcome) => {
+                    let recorded = self.record(h, outcome).await;
+                    queue.extend(h.apply(Observation::Recorded(recorded)));
+                }
+                Action::Remove => self.remove_container(h).await,
+                Action::Untrack => {
+                    lock(&self.jobs).remove(&h.container_id);
+                }
+                Action::Wake(code) => {
+                    // The cleanup is counted before the state is set, so a waiter that
+                    // wakes and then waits for cleanups cannot miss it.
+                    if queue.contains(&Action::Cleanup) {
+                        counted = self
+                            .me
+                            .upgrade()
+                            .map(|shared| (CleanupGuard::new(shared.clone()), shared));
+                    }
+                    h.wake(code);
+                }
+                Action::Cleanup => match counted.take() {
+                    Some((guard, shared)) => {
+                        let h = h.clone();
+                        tokio::spawn(async move {
+                            let _guard = guard;
+                            shared.clean_up(&h).await;
+                            h.mark_settled();
+                        });
+                    }
+                    None => h.mark_settled(),
+                },
+                Action::Settled => h.mark_settled(),
+                Action::Inspect => {
+                    if let Some(shared) = self.me.upgrade() {
+                        tokio::spawn(crate::watcher::settle_with_retry(
+                            shared,
+                            h.clone(),
+                            ObservedBy::Event,
+                            OnMissing::Decide,
+                        ));
+                    }
+                }
+                Action::Stop | Action::FollowLog | Action::Withdraw => {
+                    tracing::error!(job_id = %h.job_id, "{action:?} belongs to a terminate; not run");
+                }
+            }
+        }
     }
 
-    /// Record `outcome` (durably, first one wins), then set the handle's terminal state,
-    /// then (in a background task counted in `cleanups`) copy the output and remove the
-    /// container when `remove` and retention allow, and mark the handle settled.
-    async fn conclude(&self, h: &Arc<HandleState>, outcome: JobOutcome, remove: bool) -> JobReturnCode {
+    /// Record `outcome` durably (the first one for the container wins); the stored one, or
+    /// why it could not be written.
+    async fn record(&self, h: &HandleState, outcome: JobOutcome) -> Result<JobOutcome, String> {
         if let Some(marker) = &self.settings.hold_before_record {
             // Test-only: stop between "container ended" and "outcome written".
             if let Err(e) = std::fs::write(marker, &h.container_id) {
@@ -414,86 +314,33 @@ impl Shared {
             tracing::warn!(job_id = %h.job_id, "hold_before_record is set: holding before recording");
             std::future::pending::<()>().await;
         }
-        let to_record = outcome.clone();
-        let recorded = self.on_store(move |s| s.record_outcome(&to_record)).await;
-        let (outcome, durable) = match recorded {
-            Ok(stored) => (stored, true),
-            Err(e) => {
+        self.on_store(move |s| s.record_outcome(&outcome))
+            .await
+            .map_err(|e| {
                 tracing::error!(job_id = %h.job_id, container = %h.container_name,
                     "cannot record the outcome: {e}; keeping the container for recovery");
-                lock(&h.inner).unrecorded = Some(e.to_string());
-                (outcome, false)
-            }
-        };
+                e.to_string()
+            })
+    }
+
+    /// An ended job's cleanup: keep its output, then remove its container, or keep the
+    /// container of a failed job for the retention period.
+    async fn clean_up(&self, h: &HandleState) {
+        let Some(outcome) = h.outcome() else { return };
         let keep = self
             .settings
             .keep_failed_for
             .filter(|_| outcome.return_code != JobReturnCode::Success);
-        lock(&self.jobs).remove(&h.container_id);
-        // Outcome first (above), then the state (waking waiters), then in the background
-        // the output and the removal. The cleanup is counted before the state is set, so
-        // a waiter that wakes and then waits for cleanups cannot miss it.
-        let cleanup = (remove && durable)
-            .then(|| self.me.upgrade())
-            .flatten()
-            .map(|shared| (CleanupGuard::new(shared.clone()), shared));
-        let code = h.set_terminal(outcome.clone());
-        match cleanup {
-            Some((guard, shared)) => {
-                let h = h.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    match keep {
-                        Some(period) => {
-                            tracing::info!(job_id = %h.job_id, container = %h.container_name,
-                                "keeping the container of a failed job for {period:?}");
-                            shared
-                                .save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
-                                .await;
-                            shared.schedule_sweep(&h, &outcome, period);
-                        }
-                        None => shared.save_log_and_remove(&h).await,
-                    }
-                    h.mark_settled();
-                });
+        match keep {
+            Some(period) => {
+                tracing::info!(job_id = %h.job_id, container = %h.container_name,
+                    "keeping the container of a failed job for {period:?}");
+                self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+                    .await;
+                self.schedule_sweep(h, &outcome, period);
             }
-            None => h.mark_settled(),
+            None => self.save_log_and_remove(h).await,
         }
-        code
-    }
-
-    /// A die event that carries the exit code ends the job: the outcome is built from the
-    /// event (exit code, the OOM event seen before it, the event's time as the finish
-    /// time) without waiting for the engine to answer an inspect, which it does only once
-    /// its own exit handling is over. Not used for a container the engine may restart.
-    pub async fn settle_from_die_event(
-        &self,
-        h: &Arc<HandleState>,
-        exit_code: i64,
-        time_nano: i64,
-    ) -> JobReturnCode {
-        let _guard = h.finishing.lock().await;
-        if let Some(code) = h.terminal() {
-            return code;
-        }
-        let outcome = {
-            let inner = lock(&h.inner);
-            let (code, by) = match inner.terminating {
-                Some(t) => (JobReturnCode::Aborted, t),
-                None => (JobReturnCode::from_exit_code(exit_code), ObservedBy::Event),
-            };
-            JobOutcome {
-                job_id: h.job_id.clone(),
-                container_id: h.container_id.clone(),
-                return_code: code,
-                exit_code: Some(exit_code),
-                oom_killed: inner.oom_seen,
-                finished_at: rfc3339_from_unix_nanos(time_nano),
-                observed_by: by,
-                recorded_at_ms: now_ms(),
-            }
-        };
-        self.conclude(h, outcome, true).await
     }
 
     /// Force-remove; "already gone" and "removal in progress" are fine.
@@ -520,6 +367,17 @@ impl Shared {
         });
     }
 
+    /// Apply `observation`, run what it leads to, and say what is known then: the end once
+    /// decided (waiting for another observer's record to finish), else `otherwise`.
+    async fn observe(&self, h: &Arc<HandleState>, observation: Observation, otherwise: Seen) -> Seen {
+        let actions = h.apply(observation);
+        self.run(h, actions).await;
+        if lock(&h.inner).lifecycle.decided() {
+            return Seen::Ended(h.ended().await);
+        }
+        otherwise
+    }
+
     /// One inspect, turned into an outcome when the container has ended. The caller holds
     /// `h.finishing`. A status in `targets` is reported as such even when terminal
     /// (`enter_states` asked for it).
@@ -539,14 +397,25 @@ impl Shared {
                 if targets.contains(&status) {
                     return Seen::Status(status);
                 }
-                match self.outcome_from_state(h, &st, by) {
-                    Some(outcome) => Seen::Ended(self.conclude(h, outcome, true).await),
-                    None => Seen::Status(status),
-                }
+                let seen = Observation::inspected(&st, by, now_ms());
+                self.observe(h, seen, Seen::Status(status)).await
             }
             Err(EngineError::NotFound(_)) => {
                 tracing::info!(job_id = %h.job_id, container = %h.container_name, "container not found");
-                self.settle_missing(h, on_missing).await
+                // Its end is known if an outcome was recorded (by this or another process).
+                let stored = match self.store.outcome(&h.container_id) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::warn!(job_id = %h.job_id, "cannot read the state store: {e}");
+                        None
+                    }
+                };
+                let missing = Observation::Missing {
+                    stored,
+                    decide: on_missing == OnMissing::Decide,
+                    at_ms: now_ms(),
+                };
+                self.observe(h, missing, Seen::Unknown).await
             }
             Err(e) => {
                 // An outage is logged once by the deadline wrapper; other failures here.
@@ -555,51 +424,10 @@ impl Shared {
                 } else {
                     tracing::warn!(job_id = %h.job_id, container = %h.container_name, "cannot inspect: {e}");
                 }
+                h.apply(Observation::EngineError);
                 Seen::Failed(e)
             }
         }
-    }
-
-    /// The container is gone. Its end is known if an outcome was recorded (by this or
-    /// another process) or a die event carried the exit code; otherwise it vanished.
-    async fn settle_missing(&self, h: &Arc<HandleState>, on_missing: OnMissing) -> Seen {
-        match self.store.outcome(&h.container_id) {
-            Ok(Some(stored)) => {
-                let code = h.set_terminal(stored);
-                h.mark_settled();
-                return Seen::Ended(code);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(job_id = %h.job_id, "cannot read the state store: {e}"),
-        }
-        let (die_seen, die_code, oom, terminating) = {
-            let inner = lock(&h.inner);
-            (
-                inner.die_seen,
-                inner.die_exit_code,
-                inner.oom_seen,
-                inner.terminating,
-            )
-        };
-        let (code, exit_code, by) = match (terminating, die_code) {
-            (Some(t), code) => (JobReturnCode::Aborted, code, t),
-            (None, Some(code)) => (JobReturnCode::from_exit_code(code), Some(code), ObservedBy::Event),
-            (None, None) if die_seen || on_missing == OnMissing::Decide => {
-                (JobReturnCode::Aborted, None, ObservedBy::Vanished)
-            }
-            (None, None) => return Seen::Unknown,
-        };
-        let outcome = JobOutcome {
-            job_id: h.job_id.clone(),
-            container_id: h.container_id.clone(),
-            return_code: code,
-            exit_code,
-            oom_killed: oom,
-            finished_at: None,
-            observed_by: by,
-            recorded_at_ms: now_ms(),
-        };
-        Seen::Ended(self.conclude(h, outcome, false).await)
     }
 
     pub async fn settle(&self, h: &Arc<HandleState>, by: ObservedBy, on_missing: OnMissing) -> Seen {
@@ -617,45 +445,38 @@ impl Shared {
     /// Two engine round trips in series, the stop and the removal. While the stop is under
     /// way the ABORTED outcome is committed (durable before the removal, as every outcome
     /// is; taken back if the stop was not heard) and the job's output is copied by
-    /// following its log until the container stops. The outcome therefore has no exit code
-    /// or finish time: what the kill gives (137) says nothing about the job.
+    /// following its log until the container stops.
     pub async fn terminate(
         &self,
         h: &Arc<HandleState>,
         by: ObservedBy,
     ) -> Result<JobReturnCode, EngineError> {
-        let ended = {
-            let mut inner = lock(&h.inner);
-            if h.terminal().is_none() {
-                inner.terminating.get_or_insert(by);
-            }
-            h.terminal()
-        };
-        if let Some(code) = ended {
-            return Ok(wait_settled(h, code).await);
-        }
-        // From here this call owns the job's end: an end the event task sees meanwhile
-        // waits for the lock and then finds the state set.
-        let _guard = h.finishing.lock().await;
+        self.terminate_as(h, Observation::Terminate { by }).await
+    }
+
+    /// [`Self::terminate`], begun by `request` ([`Observation::Terminate`] or
+    /// [`Observation::StartTimeout`]).
+    pub async fn terminate_as(
+        &self,
+        h: &Arc<HandleState>,
+        request: Observation,
+    ) -> Result<JobReturnCode, EngineError> {
+        // From here any end observed is ABORTED.
+        h.apply(request);
         if let Some(code) = h.terminal() {
-            // Another observer recorded the end; like our own path, return once the
-            // container is gone.
             return Ok(wait_settled(h, code).await);
         }
-        let outcome = {
-            let inner = lock(&h.inner);
-            JobOutcome {
-                job_id: h.job_id.clone(),
-                container_id: h.container_id.clone(),
-                return_code: JobReturnCode::Aborted,
-                exit_code: None,
-                oom_killed: inner.oom_seen,
-                finished_at: None,
-                observed_by: inner.terminating.unwrap_or(by),
-                recorded_at_ms: now_ms(),
-            }
+        let _guard = h.finishing.lock().await;
+        let actions = h.apply(Observation::StopNow { at_ms: now_ms() });
+        let Some(outcome) = actions.iter().find_map(|a| match a {
+            Action::Record(o) => Some(o.clone()),
+            _ => None,
+        }) else {
+            // Another observer decided the end; like our own path, return once the
+            // container is gone.
+            let code = h.ended().await;
+            return Ok(wait_settled(h, code).await);
         };
-        let to_record = outcome.clone();
         let stop_failed = Notify::new();
         let stop = async {
             let stopped = self.runtime.stop(&h.container_id, 0).await;
@@ -686,42 +507,39 @@ impl Shared {
                 _ = stop_failed.notified() => false,
             }
         };
+        let to_record = outcome.clone();
         let (stopped, recorded, copied) =
             tokio::join!(stop, self.on_store(move |s| s.record_outcome(&to_record)), copy);
-        if let Err(e @ EngineError::Unreachable(_)) = stopped {
-            // Nothing may stay recorded from a stop the engine never heard.
-            if let Ok(stored) = &recorded {
-                let stored = stored.clone();
-                if let Err(w) = self.on_store(move |s| s.withdraw_outcome(&stored)).await {
-                    tracing::error!(job_id = %h.job_id, "cannot take back the ABORTED outcome of a stop that was not heard: {w}");
+        let unheard = matches!(stopped, Err(EngineError::Unreachable(_)));
+        for action in h.apply(Observation::StopAnswered { heard: !unheard }) {
+            match action {
+                Action::Withdraw => {
+                    if let Ok(stored) = &recorded {
+                        let stored = stored.clone();
+                        if let Err(w) = self.on_store(move |s| s.withdraw_outcome(&stored)).await {
+                            tracing::error!(job_id = %h.job_id, "cannot take back the ABORTED outcome of a stop that was not heard: {w}");
+                        }
+                    }
                 }
+                other => self.run(h, vec![other]).await,
             }
+        }
+        if let Err(e @ EngineError::Unreachable(_)) = stopped {
             return Err(e);
         }
-        let outcome = match recorded {
-            Ok(stored) => {
-                if !copied && stopped.is_err() {
-                    // The followed copy was abandoned; keep what the container has
-                    // written so far.
-                    self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
-                        .await;
-                }
-                // A stopped job has nothing left to debug that its outcome and output do
-                // not say.
-                self.remove_container(h).await;
-                stored
-            }
-            Err(e) => {
-                tracing::error!(job_id = %h.job_id, container = %h.container_name,
-                    "cannot record the ABORTED outcome: {e}; keeping the container for recovery");
-                lock(&h.inner).unrecorded = Some(e.to_string());
-                outcome
-            }
-        };
-        lock(&self.jobs).remove(&h.container_id);
-        let code = h.set_terminal(outcome);
-        h.mark_settled();
-        Ok(code)
+        let recorded = recorded.map_err(|e| {
+            tracing::error!(job_id = %h.job_id, container = %h.container_name,
+                "cannot record the ABORTED outcome: {e}; keeping the container for recovery");
+            e.to_string()
+        });
+        if recorded.is_ok() && !copied && stopped.is_err() {
+            // The followed copy was abandoned; keep what the container has written so far.
+            self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+                .await;
+        }
+        let actions = h.apply(Observation::Recorded(recorded));
+        self.run(h, actions).await;
+        Ok(h.terminal().unwrap_or(JobReturnCode::Aborted))
     }
 
     /// Wait until no cleanup runs in the background, for at most `limit`. Returns how
