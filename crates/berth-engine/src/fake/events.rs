@@ -1,10 +1,7 @@
 //! Events: subscriptions filtered by label, and a stream a test can cut, hold or refuse.
 
-use super::state::Subscriber;
-use super::{FakeRuntime, Method};
+use super::FakeRuntime;
 use crate::runtime::*;
-use futures::stream::{self, BoxStream, StreamExt};
-use tokio::sync::mpsc;
 
 impl FakeRuntime {
     /// End every open event stream with an error, as a dropped connection does.
@@ -70,30 +67,11 @@ impl FakeRuntime {
     }
 }
 
-pub(super) fn open(
-    fake: &FakeRuntime,
-    filters: &[LabelFilter],
-) -> BoxStream<'static, EngineResult<ContainerEvent>> {
-    if let Err(e) = fake.begin(Method::Events, "") {
-        return stream::once(async move { Err(e) }).boxed();
-    }
-    let mut s = fake.lock();
-    if s.events_refused {
-        return stream::once(async { Err(EngineError::Unreachable("event stream refused".into())) }).boxed();
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    s.subscriptions_opened += 1;
-    s.subscribers.push(Subscriber {
-        filters: filters.to_vec(),
-        tx,
-    });
-    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::containers::tests::body;
+    use crate::fake::answers::tests::body;
+    use futures::stream::StreamExt;
 
     #[tokio::test]
     async fn events_are_filtered_by_label_and_can_be_cut() {

@@ -9,11 +9,11 @@
 //!
 //! It is cheap to clone; clones share one engine.
 //!
-//! One module per area of the engine: `images`, `networks`, `containers` (with
-//! `script`, what a container does on its own), `events` and `logs`; `state` is the
-//! table they share.
+//! `answers` holds the engine's answers to every request; `state` the table they read and
+//! change; `images`, `networks`, `script` (what a container does on its own), `events` and
+//! `logs` what a test sets up and scripts, one area each.
 
-mod containers;
+mod answers;
 mod events;
 mod images;
 mod logs;
@@ -25,8 +25,6 @@ pub use script::StartBehavior;
 pub use state::FakeStatus;
 
 use crate::runtime::*;
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use state::State;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -194,80 +192,6 @@ impl FakeRuntime {
             .iter()
             .filter(|r| r.method == method && r.target == target)
             .count()
-    }
-}
-
-/// The trait's requests, each answered by its area's module.
-#[async_trait]
-impl ContainerRuntime for FakeRuntime {
-    fn address(&self) -> String {
-        "the fake engine".to_string()
-    }
-
-    async fn ping(&self) -> EngineResult<EngineInfo> {
-        self.enter(Method::Ping, "").await?;
-        Ok(EngineInfo {
-            api_version: "1.41".into(),
-            engine_version: "20.10.24-fake".into(),
-            platform: "Fake Engine".into(),
-        })
-    }
-
-    async fn network_exists(&self, name: &str) -> EngineResult<bool> {
-        networks::exists(self, name).await
-    }
-
-    async fn image_exists(&self, image: &str) -> EngineResult<bool> {
-        images::exists(self, image).await
-    }
-
-    async fn pull_image(&self, image: &str) -> EngineResult<()> {
-        images::pull(self, image).await
-    }
-
-    async fn create(
-        &self,
-        name: &str,
-        body: &serde_json::Value,
-        platform: Option<&str>,
-    ) -> EngineResult<String> {
-        containers::create(self, name, body, platform).await
-    }
-
-    async fn start(&self, id: &str) -> EngineResult<()> {
-        containers::start(self, id).await
-    }
-
-    async fn inspect(&self, id: &str) -> EngineResult<ContainerState> {
-        containers::inspect(self, id).await
-    }
-
-    async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()> {
-        containers::stop(self, id, grace_secs).await
-    }
-
-    async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
-        containers::remove(self, id, force).await
-    }
-
-    async fn list(&self, filters: &[LabelFilter], all: bool) -> EngineResult<Vec<ContainerSummary>> {
-        containers::list(self, filters, all).await
-    }
-
-    fn events(&self, filters: &[LabelFilter]) -> BoxStream<'static, EngineResult<ContainerEvent>> {
-        events::open(self, filters)
-    }
-
-    fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogChunk>> {
-        logs::open(self, id, follow)
-    }
-
-    async fn inspect_raw(&self, id: &str) -> EngineResult<serde_json::Value> {
-        containers::inspect_raw(self, id).await
-    }
-
-    async fn wait_exit(&self, id: &str) -> EngineResult<i64> {
-        containers::wait_exit(self, id).await
     }
 }
 
