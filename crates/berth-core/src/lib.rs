@@ -22,6 +22,7 @@ pub mod security;
 pub mod strict_json;
 pub mod study;
 pub mod submission;
+pub mod time;
 pub mod units;
 pub mod workspace;
 

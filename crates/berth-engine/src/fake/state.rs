@@ -170,30 +170,10 @@ pub(super) fn now_nanos() -> i64 {
         .unwrap_or(0)
 }
 
-/// A fixed-format UTC timestamp; the fake does not need calendar accuracy beyond seconds.
+/// Now as the engine writes times, to the second (`2024-05-01T12:00:03Z`).
 pub(super) fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let nanos = now_nanos();
+    berth_core::time::rfc3339_from_unix_nanos(nanos - nanos.rem_euclid(1_000_000_000)).unwrap_or_default()
 }
 
 #[cfg(test)]
