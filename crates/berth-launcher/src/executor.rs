@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     /// When each image was last found present. Held across the check, so launches of
     /// the same image at once share one engine call.
     pub images_checked: tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Turns for create and start requests ([`LauncherSettings::max_starting`]).
+    pub starting: tokio::sync::Semaphore,
     /// Whether the start recovery (`recover_on_start`) has run.
     pub start_recovery: tokio::sync::Mutex<bool>,
     /// Cleanups (output copy, container removal, removal retries) running in the

@@ -112,6 +112,7 @@ impl Launcher {
     ) -> Self {
         let runtime: Arc<dyn ContainerRuntime> =
             Arc::new(DeadlineRuntime::new(runtime, settings.engine_timeout));
+        let starting = tokio::sync::Semaphore::new(settings.max_starting.max(1));
         Self {
             shared: Arc::new_cyclic(|me| Shared {
                 me: me.clone(),
@@ -123,6 +124,7 @@ impl Launcher {
                 watcher: Default::default(),
                 engine_checked: tokio::sync::Mutex::new(EngineChecked::default()),
                 images_checked: Default::default(),
+                starting,
                 start_recovery: tokio::sync::Mutex::new(false),
                 cleanups: tokio::sync::watch::Sender::new(0),
             }),
@@ -242,23 +244,32 @@ impl Launcher {
         if let Some(root) = crate::pyfiles::mounted_root(&plan) {
             crate::pyfiles::write_job_files(&root)?;
         }
-        // The whole launch (the recovery at start aside) within the site's timeout plus one
-        // request deadline; every request has its own deadline as well.
+        // The whole launch within the site's timeout plus one request deadline, the
+        // recovery at start and the wait for a turn to start aside; every request has its
+        // own deadline as well.
         let budget = settings
             .start_timeout
             .map(|t| t.saturating_add(settings.engine_timeout));
         let mut deadline = budget.map(|b| tokio::time::Instant::now() + b);
         within(deadline, budget, &job_id, self.check_engine(true)).await?;
-        let recovering = tokio::time::Instant::now();
+        let waiting = tokio::time::Instant::now();
         self.recover_once_at_start().await;
+        // `max_starting`: queued here rather than in the engine, where the queue time would
+        // count against each request's deadline. The semaphore is never closed.
+        let turn = self.shared.starting.acquire().await.ok();
         if let Some(d) = deadline.as_mut() {
-            *d += recovering.elapsed();
+            *d += waiting.elapsed();
         }
-        within(deadline, budget, &job_id, self.create_and_start(plan)).await
+        within(deadline, budget, &job_id, self.create_and_start(plan, turn)).await
     }
 
     /// [`Self::launch`] once the engine is checked: image, create, start, wait for running.
-    async fn create_and_start(&self, plan: ContainerPlan) -> Result<JobHandle> {
+    /// `turn` is given back once the start is answered.
+    async fn create_and_start(
+        &self,
+        plan: ContainerPlan,
+        turn: Option<tokio::sync::SemaphorePermit<'_>>,
+    ) -> Result<JobHandle> {
         let settings = &self.shared.settings;
         let job_id = plan.job_id.clone();
         watcher::ensure_started(&self.shared);
@@ -329,6 +340,7 @@ impl Launcher {
         };
         self.shared.track(state.clone());
         let (recorded, started) = tokio::join!(recording, runtime.start(&container_id));
+        drop(turn);
         if let Err(e) = recorded {
             guard.0 = None;
             handle.terminate().await;

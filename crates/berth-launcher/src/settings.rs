@@ -90,6 +90,14 @@ pub struct LauncherSettings {
     /// create answer "no such image"; the launch then checks again (and pulls when
     /// allowed). `Duration::ZERO` checks on every launch. Default: 30 s.
     pub image_check_ttl: Duration,
+    /// How many launches of this launcher may have a create or start request with the
+    /// engine at once; further launches wait their turn in the launcher. The engine works
+    /// through creates and starts a few at a time, so a request it merely queues would
+    /// spend its queue time against `engine_timeout`; waiting here instead keeps every
+    /// request's deadline for the engine's own work. The wait for a turn is not counted in
+    /// a launch's bound (the site's `timeout` plus `engine_timeout`). 0 is taken as 1.
+    /// Default: 8.
+    pub max_starting: usize,
     /// Keep the container of a job that did not succeed for this long, for debugging.
     /// Its outcome is recorded all the same. Cleanup after the period is the recovery
     /// sweep's work. Default: `None` (removed once the outcome is recorded).
@@ -147,6 +155,7 @@ impl LauncherSettings {
             poll_interval: Duration::from_secs(1),
             allow_pull: false,
             image_check_ttl: Duration::from_secs(30),
+            max_starting: 8,
             keep_failed_for: None,
             reconnect_backoff_min: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(10),

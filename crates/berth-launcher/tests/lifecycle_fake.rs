@@ -1322,3 +1322,42 @@ fn blocking_launcher_drop_waits_for_in_flight_cleanup() {
     assert_eq!(launcher.shutdown(), 0);
     assert_eq!(fake.status(h.container_id()), Some(FakeStatus::Removed));
 }
+
+/// The create and start requests of the launches at once, in the order the engine
+/// answered them.
+async fn creates_and_starts_of_launches_at_once(settings: LauncherSettings, jobs: usize) -> Vec<Method> {
+    let s = Site::with(settings);
+    s.fake.set_latency(Duration::from_millis(20));
+    let launches = (0..jobs).map(|i| s.launcher.launch(plan(&format!("job-{i}"))));
+    let handles = futures::future::join_all(launches).await;
+    s.fake.set_latency(Duration::ZERO);
+    for h in handles {
+        let h = h.expect("every launch waits its turn and then runs");
+        assert_eq!(h.poll().await, JobReturnCode::Unknown);
+        h.terminate().await;
+    }
+    s.fake
+        .requests()
+        .into_iter()
+        .map(|r| r.method)
+        .filter(|m| matches!(m, Method::Create | Method::Start))
+        .collect()
+}
+
+/// `max_starting`: launches at once take turns for create and start, so the engine never
+/// holds more of them than that; the wait for a turn does not count against a launch's
+/// bound (here 20 turns of two 20 ms requests each, 0.8 s, past a 0.3 s budget).
+#[tokio::test]
+async fn launches_at_once_take_turns_for_create_and_start() {
+    let mut one_at_a_time = settings();
+    one_at_a_time.max_starting = 1;
+    one_at_a_time.start_timeout = Some(Duration::from_millis(200));
+    one_at_a_time.engine_timeout = Duration::from_millis(100);
+    let order = creates_and_starts_of_launches_at_once(one_at_a_time, 20).await;
+    let alternating: Vec<Method> = (0..20).flat_map(|_| [Method::Create, Method::Start]).collect();
+    assert_eq!(order, alternating);
+
+    // With enough turns for all, every create is sent before any start is answered.
+    let order = creates_and_starts_of_launches_at_once(settings(), 4).await;
+    assert_eq!(order[..4], [Method::Create; 4]);
+}
