@@ -8,10 +8,10 @@ mod common;
 use berth_audit::{assert_container_passes, audit_live, Check, SitePolicy};
 use berth_core::{JobReturnCode, WORKSPACE_MOUNT};
 use berth_engine::dialect::EngineFamily;
+use berth_engine::docker::DockerRuntime;
 use berth_engine::ContainerRuntime;
 use berth_launcher::Launcher;
 use berth_store::MemoryStore;
-use berth_testkit::engine_or_skip;
 use common::{step, TestSite, AUTH_TOKEN, JOB_GID, JOB_UID};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -26,9 +26,7 @@ async fn create_edited(s: &TestSite, job_id: &str, edit: impl FnOnce(&mut Value)
         .unwrap_or_else(|e| panic!("create {job_id}: {e}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn planned_containers_pass_created_and_running() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn planned_containers_pass_created_and_running(rt: DockerRuntime) {
     let s = TestSite::new(rt, json!({"default_job_container_kwargs": {"shm_size": "64m"}})).await;
     let policy = s.policy();
 
@@ -58,9 +56,7 @@ fn add_bind(body: &mut Value, source: &str, target: &str, read_only: bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn escalations_fail_on_the_real_engine() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn escalations_fail_on_the_real_engine(rt: DockerRuntime) {
     let s = TestSite::new(rt, json!({})).await;
     let policy = s.policy();
     let data = tempfile::tempdir().expect("data dir");
@@ -220,9 +216,7 @@ async fn escalations_fail_on_the_real_engine() {
     eprintln!("{total} escalations caught on the real engine");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_the_site_set_passes() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn what_the_site_set_passes(rt: DockerRuntime) {
     let kwargs = json!({
         "privileged": true,
         "cap_add": ["SYS_PTRACE"],
@@ -266,3 +260,9 @@ async fn what_the_site_set_passes() {
     step("remove", s.rt.remove(&id, true)).await.expect("remove");
     s.assert_no_containers().await;
 }
+
+berth_testkit::test_main!(
+    planned_containers_pass_created_and_running,
+    escalations_fail_on_the_real_engine,
+    what_the_site_set_passes,
+);

@@ -14,6 +14,7 @@ use berth_core::JobReturnCode;
 use berth_engine::ContainerRuntime;
 use berth_launcher::{JobHandle, Launcher};
 use berth_store::{MemoryStore, ObservedBy, OutcomeStore};
+use berth_testkit::Unavailable;
 use common::dockerd::DedicatedEngine;
 use common::{step, TestSite};
 use serde_json::json;
@@ -61,11 +62,8 @@ impl RestartSite {
 // shutdown timeout). Their outcomes are the engine's (exit code 137 from the kill), learned
 // from the die event or, when the stream was already gone, from the re-sync's inspect once
 // the daemon is back; never "vanished", never an outage.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_engine_restart_that_kills_its_containers_records_each_real_end() {
-    let Some(mut engine) = DedicatedEngine::start_or_skip(false).await else {
-        return;
-    };
+async fn an_engine_restart_that_kills_its_containers_records_each_real_end() -> Result<(), Unavailable> {
+    let mut engine = DedicatedEngine::start(false).await?;
     let s = RestartSite::new(&engine).await;
     let done = s.launch("before", "sleep 0.5\nexit 5").await;
     let a = s.launch("running-a", "sleep 300").await;
@@ -96,16 +94,15 @@ async fn an_engine_restart_that_kills_its_containers_records_each_real_end() {
     let h = s.launch("after", "exit 0").await;
     assert_eq!(step("wait", h.wait_settled()).await, JobReturnCode::Success);
     s.assert_settled().await;
+    Ok(())
 }
 
 // With live-restore: the jobs run on through the restart. A job that ends while the daemon
 // is down is recorded with its own exit code once the stream is back; one stopped after
 // the restart ends ABORTED.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_engine_restart_with_live_restore_keeps_jobs_and_their_exact_outcomes() {
-    let Some(mut engine) = DedicatedEngine::start_or_skip(true).await else {
-        return;
-    };
+async fn an_engine_restart_with_live_restore_keeps_jobs_and_their_exact_outcomes() -> Result<(), Unavailable>
+{
+    let mut engine = DedicatedEngine::start(true).await?;
     let s = RestartSite::new(&engine).await;
     let ends = s.launch("ends-during", "sleep 4\nexit 4").await;
     let keeps = s.launch("keeps-running", "sleep 300").await;
@@ -129,4 +126,10 @@ async fn an_engine_restart_with_live_restore_keeps_jobs_and_their_exact_outcomes
         JobReturnCode::Aborted
     );
     s.assert_settled().await;
+    Ok(())
 }
+
+berth_testkit::test_main!(
+    an_engine_restart_that_kills_its_containers_records_each_real_end,
+    an_engine_restart_with_live_restore_keeps_jobs_and_their_exact_outcomes,
+);

@@ -15,7 +15,6 @@ use berth_engine::ContainerRuntime;
 use berth_engine::EngineError;
 use berth_launcher::{JobHandle, Launcher, LauncherSettings};
 use berth_store::{MemoryStore, ObservedBy, OutcomeStore};
-use berth_testkit::engine_or_skip;
 use common::proxy::{EngineProxy, RequestMatch};
 use common::{step, TestSite};
 use futures::future::join_all;
@@ -124,9 +123,7 @@ fn observed(store: &MemoryStore, handles: &[JobHandle]) -> BTreeMap<&'static str
 // (a) The event stream is cut 5 times while 50 short jobs with distinct exit codes run,
 // launched in waves of 10. (Cutting every open connection instead also cuts removals in
 // flight: see `a_removal_that_fails_is_retried`.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_jobs_survive_five_event_stream_cuts() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn fifty_jobs_survive_five_event_stream_cuts(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
     let started = Instant::now();
     let mut jobs: Vec<(JobHandle, i64)> = Vec::new();
@@ -171,9 +168,7 @@ async fn fifty_jobs_survive_five_event_stream_cuts() {
 }
 
 // (b) Every request reaches the engine 200 ms late.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_engine_still_gives_correct_outcomes() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_slow_engine_still_gives_correct_outcomes(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
     s.proxy.set_delay(Duration::from_millis(200));
     let started = Instant::now();
@@ -201,9 +196,7 @@ async fn a_slow_engine_still_gives_correct_outcomes() {
 // (c) Nothing listens at launch: a clear Refused error and nothing created; once the
 // engine is back, the next launch works. The same once the launcher has already talked
 // to the engine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_engine_refuses_the_launch_and_creates_nothing() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn an_unreachable_engine_refuses_the_launch_and_creates_nothing(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
     s.proxy.down();
     let t = Instant::now();
@@ -239,9 +232,7 @@ async fn an_unreachable_engine_refuses_the_launch_and_creates_nothing() {
 // event carries the kill's 137 before the container is gone: recorded like any kill from
 // outside (EXECUTION_ERROR, 137). When berth is cut off from the engine while it happens,
 // nothing tells how the job ended: ABORTED, observed as vanished.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_container_removed_behind_berths_back_is_recorded_and_gone() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_container_removed_behind_berths_back_is_recorded_and_gone(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
 
     let h = s.launch("removed", "sleep 60").await;
@@ -277,9 +268,7 @@ async fn a_container_removed_behind_berths_back_is_recorded_and_gone() {
 }
 
 // (e) Killed from outside (SIGKILL, 137).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_container_killed_from_outside_is_an_execution_error_137() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_container_killed_from_outside_is_an_execution_error_137(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
     let h = s.launch("killed", "sleep 60").await;
     step("kill", s.site.rt.stop(h.container_id(), 0))
@@ -295,9 +284,7 @@ async fn a_container_killed_from_outside_is_an_execution_error_137() {
 }
 
 // (f) OOM-killed under the site's memory limit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oom_killed_job_is_recorded_as_such() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn an_oom_killed_job_is_recorded_as_such(rt: DockerRuntime) {
     let s = FaultSite::new(
         rt,
         json!({"default_job_container_kwargs": {"mem_limit": "32m", "memswap_limit": "32m"}}),
@@ -316,9 +303,7 @@ async fn an_oom_killed_job_is_recorded_as_such() {
 // (g) The engine connection fails while berth removes an ended job's container (here: the
 // removal request is dropped on its way). The outcome is recorded; the container must
 // still go: the launcher retries a failed removal with growing pauses.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removal_that_fails_is_retried() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_removal_that_fails_is_retried(rt: DockerRuntime) {
     let s = FaultSite::new(rt, json!({})).await;
     let h = s.launch("remove-fails", "sleep 0.5\nexit 4").await;
     s.proxy.drop_deletes(true);
@@ -368,9 +353,7 @@ fn unreachable_text(e: &EngineError) -> &str {
 // with an error naming the engine and the deadline; nothing is recorded from it; a job
 // that really ends meanwhile (its die event comes on the stream opened before) is
 // recorded exactly; once the engine answers again, a stop works.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_engine_is_an_error_within_the_deadline_never_an_outcome() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_hung_engine_is_an_error_within_the_deadline_never_an_outcome(rt: DockerRuntime) {
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     let long = s.launch("hung-long", "sleep 60").await;
     let short = s.launch("hung-short", "sleep 8\nexit 7").await;
@@ -432,9 +415,7 @@ async fn a_hung_engine_is_an_error_within_the_deadline_never_an_outcome() {
 
 // (i) Slow headers: every answer held back. Past the deadline a launch fails at its first
 // request and creates nothing; under it, launches are slow and outcomes exact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_headers_past_the_deadline_fail_fast_and_under_it_work() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn slow_headers_past_the_deadline_fail_fast_and_under_it_work(rt: DockerRuntime) {
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     s.proxy.set_answer_delay(DEADLINE + Duration::from_secs(1));
     let t = Instant::now();
@@ -466,9 +447,7 @@ async fn slow_headers_past_the_deadline_fail_fast_and_under_it_work() {
 
 // (j) The create reaches the engine, its answer is lost. The launch fails with the engine
 // error; the container the engine made (never started, nothing recorded) is removed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_mid_create_fails_the_launch_and_leaves_nothing() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_cut_mid_create_fails_the_launch_and_leaves_nothing(rt: DockerRuntime) {
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     let warm = s.launch("warm", "exit 0").await;
     s.expect_end(&warm, JobReturnCode::Success, Some(0)).await;
@@ -493,9 +472,7 @@ async fn a_cut_mid_create_fails_the_launch_and_leaves_nothing() {
 
 // (k) The start reaches the engine, its answer is lost. The launch fails; the container
 // (which did start) is stopped, recorded ABORTED and removed, as any failed start.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing(rt: DockerRuntime) {
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     s.proxy.cut_after_next(RequestMatch::START);
     let t = Instant::now();
@@ -525,9 +502,7 @@ async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing() {
 // (l) The stop reaches the engine, its answer is lost. The caller gets the engine error
 // (CLI: exit 3); the job's end still arrives as an event and is recorded ABORTED, as the
 // stop asked, and the container is removed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted(rt: DockerRuntime) {
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     let h = s.launch("cut-stop", "sleep 60").await;
     s.proxy.cut_after_next(RequestMatch::STOP);
@@ -543,3 +518,18 @@ async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted() {
     s.assert_every_launch_has_its_outcome().await;
     s.launch_one_more_and_finish().await;
 }
+
+berth_testkit::test_main!(
+    fifty_jobs_survive_five_event_stream_cuts,
+    a_slow_engine_still_gives_correct_outcomes,
+    an_unreachable_engine_refuses_the_launch_and_creates_nothing,
+    a_container_removed_behind_berths_back_is_recorded_and_gone,
+    a_container_killed_from_outside_is_an_execution_error_137,
+    an_oom_killed_job_is_recorded_as_such,
+    a_removal_that_fails_is_retried,
+    a_hung_engine_is_an_error_within_the_deadline_never_an_outcome,
+    slow_headers_past_the_deadline_fail_fast_and_under_it_work,
+    a_cut_mid_create_fails_the_launch_and_leaves_nothing,
+    a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing,
+    a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted,
+);

@@ -1,6 +1,6 @@
 //! `berth demo` and `berth doctor`, run as a user would: the built binary on the local
-//! engine. Tests that need an engine skip when none is reachable, unless
-//! `BERTH_REQUIRE_DOCKER=1`. Every network and image they make has a unique name and is
+//! engine. Tests that need an engine are reported ignored when none is
+//! reachable (failed with `BERTH_REQUIRE_DOCKER=1`). Every network and image they make has a unique name and is
 //! registered for removal before the binary runs, so nothing is left behind when a test
 //! fails; the demo's containers are found by their workspace label and registered too.
 //! The demo's tests need the default `demo` feature; without it there is no demo command.
@@ -11,7 +11,7 @@ use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, LabelFilter};
 #[cfg(feature = "demo")]
 use berth_testkit::block_on;
-use berth_testkit::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{unique_name, Cleanup};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,9 +124,7 @@ fn job<'a>(summary: &'a Value, name: &str) -> &'a Value {
 }
 
 #[cfg(feature = "demo")]
-#[test]
-fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
-    let Some(rt) = engine_or_skip() else { return };
+fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind(rt: DockerRuntime) {
     let demo = DemoRun::new(&rt, &["--json"]);
     let (network, image, stdout) = (demo.network.clone(), demo.image.clone(), demo.stdout.clone());
     let workdir = demo.workdir.clone();
@@ -181,9 +179,7 @@ fn demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind() {
 }
 
 #[cfg(feature = "demo")]
-#[test]
-fn doctor_passes_on_the_demo_workspace_it_kept() {
-    let Some(rt) = engine_or_skip() else { return };
+fn doctor_passes_on_the_demo_workspace_it_kept(rt: DockerRuntime) {
     let demo = DemoRun::new(&rt, &["-q", "--keep"]);
     let (network, image, stdout) = (demo.network.clone(), demo.image.clone(), demo.stdout.clone());
     let workspace = demo.workdir.join("workspace");
@@ -277,9 +273,7 @@ fn doctor(config: &Path, root: &Path) -> Command {
     ])
 }
 
-#[test]
-fn doctor_fails_with_the_create_command_when_the_network_is_missing() {
-    let Some(rt) = engine_or_skip() else { return };
+fn doctor_fails_with_the_create_command_when_the_network_is_missing(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     // Registered though never created: removed should anything create it.
     let network = cleanup.network(&unique_name("net"));
@@ -300,7 +294,6 @@ fn doctor_fails_with_the_create_command_when_the_network_is_missing() {
     assert!(stdout.contains("✓ startup/ present"), "{stdout}");
 }
 
-#[test]
 fn doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket() {
     // Needs no engine: the point is that there is none at that address.
     let tmp = tempfile::tempdir().unwrap();
@@ -337,7 +330,6 @@ fn doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket() {
     assert!(engine["fix"].as_str().unwrap().contains("DOCKER_HOST"));
 }
 
-#[test]
 fn doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local() {
     // The workspace checks do not need the engine.
     for (with_startup, with_local, missing) in [(false, true, "startup/"), (true, false, "local/")] {
@@ -361,7 +353,6 @@ fn doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local() {
 }
 
 #[cfg(not(feature = "demo"))]
-#[test]
 fn without_the_demo_feature_there_is_no_demo_command() {
     let (code, _, stderr) = run(&mut berth(&["demo", "--json"]));
     assert_eq!(code, 2, "{stderr}");
@@ -369,9 +360,7 @@ fn without_the_demo_feature_there_is_no_demo_command() {
 }
 
 #[cfg(feature = "demo")]
-#[test]
-fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
-    let Some(rt) = engine_or_skip() else { return };
+fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130(rt: DockerRuntime) {
     let demo = DemoRun::prepare(&rt);
     let child = demo
         .command(&[])
@@ -398,3 +387,17 @@ fn demo_interrupted_by_ctrl_c_cleans_up_and_exits_130() {
     let left = block_on(rt.list(&filters, true)).expect("list");
     assert!(left.is_empty(), "the demo left containers: {left:?}");
 }
+
+berth_testkit::test_main!(
+    #[cfg(feature = "demo")]
+    demo_runs_four_jobs_to_their_expected_outcomes_and_leaves_nothing_behind,
+    #[cfg(feature = "demo")]
+    doctor_passes_on_the_demo_workspace_it_kept,
+    doctor_fails_with_the_create_command_when_the_network_is_missing,
+    doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket,
+    doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local,
+    #[cfg(not(feature = "demo"))]
+    without_the_demo_feature_there_is_no_demo_command,
+    #[cfg(feature = "demo")]
+    demo_interrupted_by_ctrl_c_cleans_up_and_exits_130,
+);

@@ -1,7 +1,8 @@
 //! What a site admin meets in the first hour, run as they would run it (the built binary):
 //! which workspace each command reads and says it reads, doctor agreeing with launch, input
 //! errors at plan time, error texts, `--json`, `ps` keeping to its workspace, completions and
-//! the man page. Tests that need an engine skip without one unless `BERTH_REQUIRE_DOCKER=1`;
+//! the man page. Tests that need an engine are reported ignored without one (failed with
+//! `BERTH_REQUIRE_DOCKER=1`);
 //! their Docker objects have unique names and are removed even when a test fails.
 //!
 //! The parent container's workspace mount (`/var/tmp/nvflare/workspace`) is stood in for by a
@@ -9,7 +10,7 @@
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, LabelFilter};
-use berth_testkit::{block_on, engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{block_on, unique_name, Cleanup};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -134,7 +135,6 @@ fn check<'a>(doctor: &'a Value, id: &str) -> Vec<&'a Value> {
 }
 
 // 3: the right workspace, named on stderr.
-#[test]
 fn the_config_workspace_wins_over_a_parent_mount_path_that_exists_with_a_broken_study_file() {
     let host = Host::new();
     let ws = Workspace::new(host.path(), "site-a", "nvflare-network");
@@ -207,7 +207,6 @@ fn the_config_workspace_wins_over_a_parent_mount_path_that_exists_with_a_broken_
 }
 
 // 4: doctor runs what launch runs.
-#[test]
 fn a_study_file_plan_refuses_fails_doctor_with_the_same_message() {
     let host = Host::new();
     let ws = Workspace::new(host.path(), "site-a", "nvflare-network");
@@ -245,7 +244,6 @@ fn a_study_file_plan_refuses_fails_doctor_with_the_same_message() {
 }
 
 // 5 and 6: input errors at plan time, with the names that matter.
-#[test]
 fn a_missing_job_folder_and_an_unknown_study_are_input_errors_at_plan_time() {
     let host = Host::new();
     let ws = Workspace::new(host.path(), "site-a", "nvflare-network");
@@ -286,7 +284,6 @@ fn a_missing_job_folder_and_an_unknown_study_are_input_errors_at_plan_time() {
 }
 
 // 6: flag typos get clap's suggestions.
-#[test]
 fn flag_and_command_typos_get_suggestions() {
     let host = Host::new();
     let (code, _, stderr) = run(&mut berth(&host.mount(), &["plan", "--parent-rot", "/x"]));
@@ -304,7 +301,6 @@ fn flag_and_command_typos_get_suggestions() {
 }
 
 // 7: every command that prints a result takes --json.
-#[test]
 fn every_result_command_accepts_json() {
     let host = Host::new();
     for command in [
@@ -320,7 +316,6 @@ fn every_result_command_accepts_json() {
 }
 
 // 9: completions and the man page.
-#[test]
 fn completions_and_man_pages_come_from_the_command_definitions() {
     let host = Host::new();
     for (shell, marker) in [
@@ -360,17 +355,16 @@ struct EngineSite {
 }
 
 impl EngineSite {
-    fn new() -> Option<Self> {
-        let rt = engine_or_skip()?;
+    fn new(rt: DockerRuntime) -> Self {
         let cleanup = Cleanup::new(&rt);
         let network = block_on(cleanup.new_network(&rt)).expect("a network");
         let image = block_on(cleanup.new_stub_image(&rt)).expect("a stub image");
-        Some(Self {
+        Self {
             rt,
             cleanup,
             network,
             image,
-        })
+        }
     }
 
     /// Registers every container of `workspace` for removal.
@@ -389,9 +383,8 @@ impl EngineSite {
 
 // 7 and 8: a piped wait prints nothing extra, a terminal one keeps a live line; ps keeps to
 // its workspace.
-#[test]
-fn ps_lists_only_this_workspace_and_wait_is_quiet_when_piped_and_live_on_a_terminal() {
-    let Some(engine) = EngineSite::new() else { return };
+fn ps_lists_only_this_workspace_and_wait_is_quiet_when_piped_and_live_on_a_terminal(rt: DockerRuntime) {
+    let engine = EngineSite::new(rt);
     let host = Host::new();
     let site = unique_name("site");
     let a = Workspace::new(host.path(), "ws-a", &engine.network);
@@ -518,3 +511,13 @@ fn in_terminal(mount: &Path, args: &[String]) -> (i32, String, String) {
     cmd = script;
     run(&mut cmd)
 }
+
+berth_testkit::test_main!(
+    the_config_workspace_wins_over_a_parent_mount_path_that_exists_with_a_broken_study_file,
+    a_study_file_plan_refuses_fails_doctor_with_the_same_message,
+    a_missing_job_folder_and_an_unknown_study_are_input_errors_at_plan_time,
+    flag_and_command_typos_get_suggestions,
+    every_result_command_accepts_json,
+    completions_and_man_pages_come_from_the_command_definitions,
+    ps_lists_only_this_workspace_and_wait_is_quiet_when_piped_and_live_on_a_terminal,
+);

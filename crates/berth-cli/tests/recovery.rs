@@ -5,7 +5,7 @@
 //! an engine that cannot be reached or hangs (exit 3, nothing recorded), a closed stdout and
 //! Ctrl-C.
 //!
-//! These tests need Docker: without a reachable engine they skip (saying so), unless
+//! These tests need Docker: without a reachable engine they are reported ignored, unless
 //! `BERTH_REQUIRE_DOCKER=1`, where they fail. Each test has its own site name, temporary
 //! workspace, network and stub image; a guard removes every container labelled with the
 //! site, the network and the image when the test ends, also when it fails.
@@ -14,7 +14,7 @@ use berth_core::labels;
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
 use berth_store::SqliteStore;
-use berth_testkit::{engine_or_skip, LiveSite};
+use berth_testkit::LiveSite;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -212,9 +212,7 @@ fn assert_recovered_exactly(site: &CliSite, ids: &[String]) {
     assert!(store.pending_launches(&site.site).unwrap().is_empty());
 }
 
-#[test]
-fn sigkilled_launchers_then_recover_reports_exact_codes() {
-    let Some(engine) = engine_or_skip() else { return };
+fn sigkilled_launchers_then_recover_reports_exact_codes(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let t0 = Instant::now();
     let ids: Vec<String> = CODES
@@ -248,9 +246,7 @@ fn sigkilled_launchers_then_recover_reports_exact_codes() {
     eprintln!("sigkill test took {:?}", t0.elapsed());
 }
 
-#[test]
-fn sigkill_between_exit_and_outcome_then_recover_reports_exact_codes() {
-    let Some(engine) = engine_or_skip() else { return };
+fn sigkill_between_exit_and_outcome_then_recover_reports_exact_codes(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let t0 = Instant::now();
     let ids: Vec<String> = CODES
@@ -282,9 +278,7 @@ fn sigkill_between_exit_and_outcome_then_recover_reports_exact_codes() {
     eprintln!("kill-before-record test took {:?}", t0.elapsed());
 }
 
-#[test]
-fn two_cli_processes_on_one_site_leave_a_consistent_store() {
-    let Some(engine) = engine_or_skip() else { return };
+fn two_cli_processes_on_one_site_leave_a_consistent_store(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let t0 = Instant::now();
     let plan: Vec<Vec<(String, i64)>> = (0..2)
@@ -335,9 +329,7 @@ fn two_cli_processes_on_one_site_leave_a_consistent_store() {
     eprintln!("two-process test took {:?}", t0.elapsed());
 }
 
-#[test]
-fn output_of_a_job_that_fails_at_once_is_kept_after_its_container_is_gone() {
-    let Some(engine) = engine_or_skip() else { return };
+fn output_of_a_job_that_fails_at_once_is_kept_after_its_container_is_gone(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let id = site.launch("job-crash", "print hello-from-the-job\neprint dying-now\nexit 1");
     let out = site.run("wait", &["job-crash"]);
@@ -372,9 +364,7 @@ fn output_of_a_job_that_fails_at_once_is_kept_after_its_container_is_gone() {
     assert!(text(&out.stdout).contains("late"), "from the file after removal");
 }
 
-#[test]
-fn retention_keeps_a_failed_container_then_recover_removes_it() {
-    let Some(engine) = engine_or_skip() else { return };
+fn retention_keeps_a_failed_container_then_recover_removes_it(engine: DockerRuntime) {
     // 0.002 h = 7.2 s.
     let site = CliSite::new(engine, json!({"keep_failed_containers_hours": 0.002}));
     let failed = site.launch("job-bad", "print kept-for-debugging\nexit 1");
@@ -414,9 +404,7 @@ fn retention_keeps_a_failed_container_then_recover_removes_it() {
     assert!(listed.is_empty(), "nothing left behind: {listed:?}");
 }
 
-#[test]
-fn corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels() {
-    let Some(engine) = engine_or_skip() else { return };
+fn corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let id = site.launch("job-five", "sleep 1\nexit 5");
     site.until("job exited", || site.status(&id).as_deref() == Some("exited"));
@@ -480,9 +468,7 @@ fn run_against(site: &CliSite, docker_host: &str, cmd: &str, rest: &[&str]) -> (
 // wait, logs, ps and recover each exit 3 with the engine error, within the site's
 // engine_timeout (2 s here) plus start-up; nothing is recorded and
 // the job keeps running. Once the engine answers again, everything works.
-#[test]
-fn an_engine_that_cannot_be_reached_or_hangs_is_exit_3_and_records_nothing() {
-    let Some(engine) = engine_or_skip() else { return };
+fn an_engine_that_cannot_be_reached_or_hangs_is_exit_3_and_records_nothing(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let id = site.launch("outage", "sleep 300");
     // Short deadlines for the faulty engines only: a real launch on a loaded shared engine
@@ -546,9 +532,7 @@ fn an_engine_that_cannot_be_reached_or_hangs_is_exit_3_and_records_nothing() {
 
 // A reader that closes stdout ends the command quietly (no panic, no error text), and
 // Ctrl-C ends `berth wait` with 130 while the job keeps running.
-#[test]
-fn a_closed_stdout_is_quiet_and_ctrl_c_exits_130() {
-    let Some(engine) = engine_or_skip() else { return };
+fn a_closed_stdout_is_quiet_and_ctrl_c_exits_130(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let id = site.launch("hygiene", "sleep 300");
 
@@ -620,9 +604,7 @@ fn a_closed_stdout_is_quiet_and_ctrl_c_exits_130() {
 /// DESIGN decision 15, checked from inside a real job container: berth's own Python files
 /// are on the job's PYTHONPATH (last), from `<workspace>/.berth-python` mounted read-only,
 /// and that folder holds the package files and nothing else; the state store is not there.
-#[test]
-fn a_job_sees_berth_python_files_read_only_and_nothing_else() {
-    let Some(engine) = engine_or_skip() else { return };
+fn a_job_sees_berth_python_files_read_only_and_nothing_else(engine: DockerRuntime) {
     let site = CliSite::new(engine, json!({}));
     let target = berth_core::BERTH_PYTHON_TARGET;
     let script = format!(
@@ -680,3 +662,15 @@ fn a_job_sees_berth_python_files_read_only_and_nothing_else() {
         berth_launcher::pyfiles::contract_module()
     );
 }
+
+berth_testkit::test_main!(
+    sigkilled_launchers_then_recover_reports_exact_codes,
+    sigkill_between_exit_and_outcome_then_recover_reports_exact_codes,
+    two_cli_processes_on_one_site_leave_a_consistent_store,
+    output_of_a_job_that_fails_at_once_is_kept_after_its_container_is_gone,
+    retention_keeps_a_failed_container_then_recover_removes_it,
+    corrupted_store_is_rebuilt_and_recover_records_outcomes_from_labels,
+    an_engine_that_cannot_be_reached_or_hangs_is_exit_3_and_records_nothing,
+    a_closed_stdout_is_quiet_and_ctrl_c_exits_130,
+    a_job_sees_berth_python_files_read_only_and_nothing_else,
+);

@@ -1,10 +1,10 @@
 //! DockerRuntime against a real engine. These tests need Docker: without a reachable engine
-//! they skip (saying so), unless BERTH_REQUIRE_DOCKER=1, where they fail. Every object a
+//! they are reported ignored, unless BERTH_REQUIRE_DOCKER=1, where they fail. Every object a
 //! test creates has a `berth-test-` name and is removed by its `Cleanup` guard.
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::{ContainerEventKind, ContainerRuntime, EngineError, LabelFilter, LogStream};
-use berth_testkit::{engine_or_skip, unique_name, Cleanup};
+use berth_testkit::{unique_name, Cleanup};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -41,9 +41,7 @@ async fn step<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
 }
 
-#[tokio::test]
-async fn ping_reports_a_supported_version() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn ping_reports_a_supported_version(rt: DockerRuntime) {
     let info = step("ping", rt.ping()).await.unwrap();
     let (major, minor) = info.api_version.split_once('.').unwrap();
     let version = (major.parse::<u32>().unwrap(), minor.parse::<u32>().unwrap());
@@ -52,9 +50,7 @@ async fn ping_reports_a_supported_version() {
     assert!(!info.platform.is_empty());
 }
 
-#[tokio::test]
-async fn networks_exist_or_not() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn networks_exist_or_not(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let net = step("create network", cleanup.new_network(&rt)).await.unwrap();
     assert!(step("network exists", rt.network_exists(&net)).await.unwrap());
@@ -74,9 +70,7 @@ async fn networks_exist_or_not() {
     ));
 }
 
-#[tokio::test]
-async fn images_exist_or_not() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn images_exist_or_not(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     assert!(step("image exists", rt.image_exists(&image)).await.unwrap());
@@ -90,9 +84,7 @@ async fn images_exist_or_not() {
     ));
 }
 
-#[tokio::test]
-async fn ensure_stub_image_imports_once() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn ensure_stub_image_imports_once(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let tag = cleanup.image(&format!("{}:v1", unique_name("ensure")));
     step("ensure", berth_stub_image::ensure_stub_image(&rt, &tag))
@@ -104,9 +96,7 @@ async fn ensure_stub_image_imports_once() {
     assert!(rt.image_exists(&tag).await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_container_runs_from_create_to_destroy() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_container_runs_from_create_to_destroy(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     let net = step("network", cleanup.new_network(&rt)).await.unwrap();
@@ -189,9 +179,7 @@ async fn a_container_runs_from_create_to_destroy() {
     );
 }
 
-#[tokio::test]
-async fn the_tmpfs_mount_and_network_are_applied() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn the_tmpfs_mount_and_network_are_applied(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     let net = step("network", cleanup.new_network(&rt)).await.unwrap();
@@ -233,9 +221,7 @@ async fn the_tmpfs_mount_and_network_are_applied() {
     assert_eq!(host_config["AutoRemove"], json!(false));
 }
 
-#[tokio::test]
-async fn stopping_a_container_that_is_not_running_is_no_error() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn stopping_a_container_that_is_not_running_is_no_error(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
 
@@ -280,18 +266,14 @@ async fn stopping_a_container_that_is_not_running_is_no_error() {
     ));
 }
 
-#[tokio::test]
-async fn removing_a_missing_container_is_not_found() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn removing_a_missing_container_is_not_found(rt: DockerRuntime) {
     let err = step("remove", rt.remove(&unique_name("missing"), true))
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::NotFound(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_taken_name_is_a_conflict() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_taken_name_is_a_conflict(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     let name = cleanup.container_name();
@@ -306,9 +288,7 @@ async fn a_taken_name_is_a_conflict() {
     );
 }
 
-#[tokio::test]
-async fn logs_keep_stdout_and_stderr_apart() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn logs_keep_stdout_and_stderr_apart(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     let name = cleanup.container_name();
@@ -352,9 +332,7 @@ async fn logs_keep_stdout_and_stderr_apart() {
     );
 }
 
-#[tokio::test]
-async fn wait_exit_returns_each_code() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn wait_exit_returns_each_code(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     for code in [0, 9, 2] {
@@ -379,9 +357,7 @@ async fn wait_exit_returns_each_code() {
     ));
 }
 
-#[tokio::test]
-async fn oom_is_reported() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn oom_is_reported(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
     let name = cleanup.container_name();
@@ -398,9 +374,7 @@ async fn oom_is_reported() {
     assert_eq!(state.oom_killed, reports_oom, "{state:?}");
 }
 
-#[tokio::test]
-async fn a_missing_image_is_not_found() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_missing_image_is_not_found(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let name = cleanup.container_name();
     let image = format!("{}:absent", unique_name("img"));
@@ -416,9 +390,7 @@ async fn a_missing_image_is_not_found() {
     );
 }
 
-#[tokio::test]
-async fn a_body_field_the_client_would_drop_is_refused_before_sending() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_body_field_the_client_would_drop_is_refused_before_sending(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let name = cleanup.container_name();
     let mut body = job_body("whatever:1", "exit 0", "r", None);
@@ -434,7 +406,6 @@ async fn a_body_field_the_client_would_drop_is_refused_before_sending() {
     ));
 }
 
-#[tokio::test]
 async fn an_unreachable_engine_says_where_it_looked() {
     // Needs no engine.
     let socket = format!("/tmp/{}/docker.sock", unique_name("nowhere"));
@@ -464,9 +435,7 @@ async fn an_unreachable_engine_says_where_it_looked() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cleanup_guard_removes_objects_when_a_test_panics() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn the_cleanup_guard_removes_objects_when_a_test_panics(rt: DockerRuntime) {
     let name = unique_name("c");
     let (rt2, name2) = (rt.clone(), name.clone());
     let failed = tokio::spawn(async move {
@@ -486,3 +455,22 @@ async fn the_cleanup_guard_removes_objects_when_a_test_panics() {
         Err(EngineError::NotFound(_))
     ));
 }
+
+berth_testkit::test_main!(
+    ping_reports_a_supported_version,
+    networks_exist_or_not,
+    images_exist_or_not,
+    ensure_stub_image_imports_once,
+    a_container_runs_from_create_to_destroy,
+    the_tmpfs_mount_and_network_are_applied,
+    stopping_a_container_that_is_not_running_is_no_error,
+    removing_a_missing_container_is_not_found,
+    a_taken_name_is_a_conflict,
+    logs_keep_stdout_and_stderr_apart,
+    wait_exit_returns_each_code,
+    oom_is_reported,
+    a_missing_image_is_not_found,
+    a_body_field_the_client_would_drop_is_refused_before_sending,
+    an_unreachable_engine_says_where_it_looked,
+    the_cleanup_guard_removes_objects_when_a_test_panics,
+);

@@ -1,7 +1,7 @@
 //! The job lifecycle on a real Docker engine, with plans from the core builder and the job
 //! stub image built by the tests (no registry is needed).
 //!
-//! These tests need Docker: without a reachable engine they skip (saying so), unless
+//! These tests need Docker: without a reachable engine they are reported ignored, unless
 //! `BERTH_REQUIRE_DOCKER=1`, where they fail. Each test runs its own site: a unique site
 //! name (so its berth labels are its own), a temporary workspace, a unique network and a
 //! unique stub image, all removed by a [`Cleanup`] guard even when the test fails. Every
@@ -12,9 +12,7 @@
 
 use async_trait::async_trait;
 use berth_audit::{AuditingRuntime, SitePolicy};
-use berth_core::args::{JobProcessArgs, Role};
-use berth_core::config::SiteConfig;
-use berth_core::plan::{build_plan, ContainerPlan, PlanRequest};
+use berth_core::plan::ContainerPlan;
 use berth_core::{labels, DockerStatus, Error, ErrorKind, JobReturnCode, WORKSPACE_MOUNT};
 use berth_engine::dialect::EngineFamily;
 use berth_engine::docker::{familiar_image_name, DockerRuntime};
@@ -24,12 +22,11 @@ use berth_engine::{
 };
 use berth_launcher::{JobHandle, Launcher, LauncherSettings};
 use berth_store::{JobOutcome, MemoryStore, ObservedBy, OutcomeStore};
-use berth_testkit::{engine_or_skip, obj, unique_name, Cleanup};
+use berth_testkit::{obj, unique_name, Cleanup, LiveSite, SiteWorkspace};
 use futures::future::join_all;
 use futures::stream::BoxStream;
 use serde_json::{json, Value};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,8 +36,6 @@ const STEP: Duration = Duration::from_secs(90);
 /// The job user: what a launcher running as a non-root user passes to the plan.
 const JOB_UID: u32 = 1000;
 const JOB_GID: u32 = 1000;
-
-const CLIENT_MODULE: &str = "nvflare.private.fed.app.client.worker_process";
 
 /// Credentials in the job process args; they must reach the job only through its env.
 const AUTH_TOKEN: &str = "tok-5f1c2d9e7a";
@@ -53,154 +48,64 @@ async fn step<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
 }
 
-fn mode(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-}
-
 fn container_path(rel: &str) -> String {
     format!("{WORKSPACE_MOUNT}/{rel}")
 }
 
-/// A site's host workspace and identity, with nothing on the engine yet.
-///
-/// `startup/` and `local/` are world-writable on the host, so only the read-only mounts can
-/// stop a job writing there. Each job folder is world-writable so the job user can write
-/// its own folder.
-struct Workspace {
-    dir: tempfile::TempDir,
-    site: String,
-    network: String,
-    image: String,
-    /// The launcher args (resources.json `args`) the site config is read from.
-    site_args: Value,
+/// The launcher args of these sites: a 30 s start timeout, then `extra`.
+fn site_args(extra: Value) -> Value {
+    let mut args = obj(json!({"timeout": 30}));
+    args.extend(obj(extra));
+    Value::Object(args)
 }
 
-impl Workspace {
-    fn new(network: &str, image: &str, extra_site_args: Value) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (sub, file, text) in [
-            ("startup", "fed_client.json", "{\"format_version\": 2}\n"),
-            ("local", "resources.json", "{\"components\": []}\n"),
-        ] {
-            let path = dir.path().join(sub);
-            std::fs::create_dir(&path).expect("create site folder");
-            std::fs::write(path.join(file), text).expect("write site file");
-            mode(&path, 0o777);
-        }
-        let mut site_args = json!({
-            "workspace": dir.path().to_str().expect("utf-8 tempdir"),
-            "network": network,
-            "timeout": 30,
-        });
-        for (k, v) in obj(extra_site_args) {
-            site_args[k] = v;
-        }
-        Self {
-            dir,
-            site: unique_name("site"),
-            network: network.to_string(),
-            image: image.to_string(),
-            site_args,
-        }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn job_dir(&self, job_id: &str) -> PathBuf {
-        self.root().join(job_id)
-    }
-
-    /// Writes the job folder: its `stub.script` and an (empty) custom code folder.
-    fn job(&self, job_id: &str, script: &str) -> PathBuf {
-        let dir = self.job_dir(job_id);
-        let custom = dir.join(Role::Client.app_dir_name(&self.site)).join("custom");
-        std::fs::create_dir_all(&custom).expect("create job folder");
-        std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("write stub.script");
-        mode(&dir, 0o777);
-        dir
-    }
-
-    fn meta(&self, job_id: &str, image: &str) -> Value {
-        json!({
-            "job_id": job_id,
-            "deploy_map": {"app": [self.site]},
-            "launcher_spec": {self.site.as_str(): {"docker": {"image": image}}},
-        })
-    }
-
-    fn job_args(&self, job_id: &str) -> JobProcessArgs {
-        JobProcessArgs::from_map(obj(json!({
-            "exe_module": ["-m", CLIENT_MODULE],
-            "workspace": ["-m", WORKSPACE_MOUNT],
-            "startup_dir": ["-w", container_path("startup")],
-            "job_id": ["-n", job_id],
-            "client_name": ["-c", self.site],
-            "parent_url": ["-p", "tcp://localhost:8102"],
-            "auth_token": ["-t", AUTH_TOKEN],
-            "auth_signature": ["-ts", AUTH_SIGNATURE],
-            "ssid": ["-d", SSID],
-        })))
-    }
-
-    /// The plan for `job_id` as the launcher would build it (parent root = host workspace,
-    /// since berth runs on the host here), running `image`.
-    fn plan_with_image(&self, job_id: &str, image: &str) -> ContainerPlan {
-        let config = SiteConfig::from_args(&obj(self.site_args.clone()), None).expect("site config");
-        let meta = obj(self.meta(job_id, image));
-        let args = self.job_args(job_id);
-        let env = |_: &str| None;
-        let plan = build_plan(&PlanRequest {
-            site_config: &config,
-            site: &self.site,
-            role: Role::Client,
-            job_meta: &meta,
-            job_args: Some(&args),
-            set_options: &[],
-            parent_root: self.root(),
-            workspace_object: true,
-            launcher_env: &env,
-            uid: JOB_UID,
-            gid: JOB_GID,
-            berth_python: false,
-        });
-        plan.unwrap_or_else(|e| panic!("plan for {job_id}: {e} ({:?})", e.hint()))
-    }
-
-    fn plan(&self, job_id: &str) -> ContainerPlan {
-        self.plan_with_image(job_id, &self.image)
-    }
-
-    fn settings(&self) -> LauncherSettings {
-        let mut s = LauncherSettings::new(&self.site);
-        s.network = self.network.clone();
-        s.start_timeout = Some(Duration::from_secs(30));
-        s.poll_interval = Duration::from_millis(50);
-        s.settle_check_interval = Duration::from_secs(5);
-        s
-    }
-
-    fn site_filters(&self) -> Vec<LabelFilter> {
-        vec![
-            LabelFilter::eq(labels::MANAGED, "true"),
-            LabelFilter::eq(labels::SITE, &self.site),
-        ]
-    }
+/// A site's workspace with nothing on the engine yet.
+fn workspace(network: &str, image: &str, extra_site_args: Value) -> SiteWorkspace {
+    SiteWorkspace::new(network, image, site_args(extra_site_args))
 }
 
-/// One test's site on the real engine: a workspace, a network, the stub image, a launcher
-/// and an in-memory outcome store. Dropping it removes every container, network and image
-/// it registered (fields drop in order: the launcher, then the guard, then the folder).
+/// The job process args, with credentials.
+fn job_args(ws: &SiteWorkspace, job_id: &str) -> Value {
+    let mut args = ws.client_args(job_id);
+    args["auth_token"] = json!(["-t", AUTH_TOKEN]);
+    args["auth_signature"] = json!(["-ts", AUTH_SIGNATURE]);
+    args["ssid"] = json!(["-d", SSID]);
+    args
+}
+
+/// The plan for `job_id` as the launcher would build it (parent root = host workspace,
+/// since berth runs on the host here), running `image`.
+fn plan_with_image(ws: &SiteWorkspace, job_id: &str, image: &str) -> ContainerPlan {
+    ws.plan(
+        &ws.job_meta(job_id, image),
+        &job_args(ws, job_id),
+        JOB_UID,
+        JOB_GID,
+    )
+}
+
+fn plan(ws: &SiteWorkspace, job_id: &str) -> ContainerPlan {
+    plan_with_image(ws, job_id, &ws.image)
+}
+
+fn settings(ws: &SiteWorkspace) -> LauncherSettings {
+    let mut s = LauncherSettings::new(&ws.site);
+    s.network = ws.network.clone();
+    s.start_timeout = Some(Duration::from_secs(30));
+    s.poll_interval = Duration::from_millis(50);
+    s.settle_check_interval = Duration::from_secs(5);
+    s
+}
+
+/// One test's site on the real engine ([`LiveSite`]), a launcher and an in-memory outcome
+/// store. Dropping it removes every container, network and image it registered (fields
+/// drop in order: the launcher, then the site).
 struct Site {
     launcher: Launcher,
     /// Audits every container the launcher creates against the site's policy.
     auditor: Arc<AuditingRuntime>,
     store: Arc<MemoryStore>,
-    rt: DockerRuntime,
-    cleanup: Cleanup,
-    ws: Workspace,
+    live: LiveSite,
 }
 
 impl Site {
@@ -214,39 +119,25 @@ impl Site {
         extra_site_args: Value,
         wrap: impl FnOnce(DockerRuntime) -> Arc<dyn ContainerRuntime>,
     ) -> Self {
-        let cleanup = Cleanup::new(&rt);
-        let network = step("create network", cleanup.new_network(&rt))
-            .await
-            .expect("network");
-        let image = step("import stub image", cleanup.new_stub_image(&rt))
-            .await
-            .expect("stub image");
-        let ws = Workspace::new(&network, &image, extra_site_args);
+        let live = LiveSite::new(rt.clone(), site_args(extra_site_args)).await;
         let store = Arc::new(MemoryStore::new());
-        let config = SiteConfig::from_args(&obj(ws.site_args.clone()), None).expect("site config");
-        let policy = SitePolicy::new(&config, &ws.site, JOB_UID, JOB_GID).expect("site policy");
-        let auditor = Arc::new(AuditingRuntime::new(
-            wrap(rt.clone()),
-            Arc::new(rt.clone()),
-            policy,
-        ));
-        let launcher = Launcher::new(auditor.clone(), ws.settings(), store.clone());
+        let policy = SitePolicy::new(&live.config(), &live.site, JOB_UID, JOB_GID).expect("site policy");
+        let auditor = Arc::new(AuditingRuntime::new(wrap(rt.clone()), Arc::new(rt), policy));
+        let launcher = Launcher::new(auditor.clone(), settings(&live), store.clone());
         Self {
             launcher,
             auditor,
             store,
-            rt,
-            cleanup,
-            ws,
+            live,
         }
     }
 
     /// The plan for a job folder written with `script`; its container is registered with
     /// the guard before anything is created.
     fn plan(&self, job_id: &str, script: &str) -> ContainerPlan {
-        self.ws.job(job_id, script);
-        let plan = self.ws.plan(job_id);
-        self.cleanup.container(&plan.name);
+        self.live.write_job(job_id, script);
+        let plan = plan(&self.live, job_id);
+        self.live.cleanup.container(&plan.name);
         plan
     }
 
@@ -265,7 +156,7 @@ impl Site {
     }
 
     async fn containers(&self) -> Vec<ContainerSummary> {
-        step("list", self.rt.list(&self.ws.site_filters(), true))
+        step("list", self.live.rt.list(&self.live.site_filters(), true))
             .await
             .expect("list site containers")
     }
@@ -292,7 +183,7 @@ impl Site {
         step("settle", h.wait_settled()).await;
         assert!(
             matches!(
-                step("inspect", self.rt.inspect(h.container_id())).await,
+                step("inspect", self.live.rt.inspect(h.container_id())).await,
                 Err(EngineError::NotFound(_))
             ),
             "container of {} still exists",
@@ -326,25 +217,25 @@ struct PrivilegeAttempt {
 async fn attempt_privileges(site: &Site, job_id: &str) -> PrivilegeAttempt {
     let image = step(
         "import setuid stub image",
-        site.cleanup.new_setuid_stub_image(&site.rt),
+        site.live.cleanup.new_setuid_stub_image(&site.live.rt),
     )
     .await
     .expect("setuid stub image");
-    site.ws.job(
+    site.live.write_job(
         job_id,
         &format!(
             "ids\ntry-raw-socket\nprint --- helper\nrun {} ids | try-raw-socket",
             berth_testkit::SETUID_STUB_PATH
         ),
     );
-    let plan = site.ws.plan_with_image(job_id, &image);
-    site.cleanup.container(&plan.name);
+    let plan = plan_with_image(&site.live, job_id, &image);
+    site.live.cleanup.container(&plan.name);
     let h = step(&format!("launch {job_id}"), site.launcher.launch(plan))
         .await
         .unwrap_or_else(|e| panic!("launch {job_id}: {e} ({:?})", e.hint()));
     assert_eq!(wait(&h).await, JobReturnCode::Success, "{:?}", h.outcome());
     site.assert_removed(&h).await;
-    let log = site.ws.job_dir(job_id).join(berth_launcher::JOB_LOG_FILE);
+    let log = site.live.job_dir(job_id).join(berth_launcher::JOB_LOG_FILE);
     let text = std::fs::read_to_string(&log).expect("the job's output was kept");
     let (job, helper) = text
         .split_once("--- helper")
@@ -355,10 +246,7 @@ async fn attempt_privileges(site: &Site, job_id: &str) -> PrivilegeAttempt {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gaining_privileges_fails_under_restricted_and_succeeds_under_baseline() {
-    let Some(rt) = engine_or_skip() else { return };
-
+async fn gaining_privileges_fails_under_restricted_and_succeeds_under_baseline(rt: DockerRuntime) {
     // Baseline (the engine's defaults, as upstream): the setuid helper becomes root and,
     // as root with the default capabilities, opens a raw socket.
     let site = Site::new(rt.clone(), json!({"security_profile": "baseline"})).await;
@@ -413,9 +301,7 @@ async fn gaining_privileges_fails_under_restricted_and_succeeds_under_baseline()
 
 // ---- exit codes and outcomes ---------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_codes_map_to_return_codes() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn exit_codes_map_to_return_codes(rt: DockerRuntime) {
     // A small memory limit for every job of the site: only the allocating job exceeds it.
     let limits = json!({"default_job_container_kwargs": {"mem_limit": "32m", "memswap_limit": "32m"}});
     let site = Site::new(rt, limits).await;
@@ -436,13 +322,13 @@ async fn exit_codes_map_to_return_codes() {
     // Killed from outside berth (`docker kill`): also 137, but not OOM.
     let killed = site.launch("killed", "sleep 60").await;
     assert!(step("killed running", killed.enter_states(&[DockerStatus::Running])).await);
-    step("kill", site.rt.stop(killed.container_id(), 0))
+    step("kill", site.live.rt.stop(killed.container_id(), 0))
         .await
         .expect("kill");
 
     let codes = join_all(handles.iter().chain([&killed]).map(wait)).await;
     // Podman before 5 never sets the OOM flag: its OOM kill is a plain 137 (dialect docs).
-    let reports_oom = site.rt.engine().await.expect("engine").reports_oom_kills();
+    let reports_oom = site.live.rt.engine().await.expect("engine").reports_oom_kills();
     let expected = scripted
         .iter()
         .map(|(job, _, exit, code)| (*job, *exit, *code))
@@ -468,9 +354,7 @@ async fn exit_codes_map_to_return_codes() {
     site.assert_no_containers().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container(rt: DockerRuntime) {
     let site = Site::new(rt, json!({})).await;
     let h = site.launch("long", "sleep 120").await;
     assert_eq!(h.terminal_state(), None);
@@ -545,9 +429,7 @@ impl ContainerRuntime for StartReturnsAfterExit {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_that_exits_before_running_is_seen_is_reported() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_job_that_exits_before_running_is_seen_is_reported(rt: DockerRuntime) {
     let site = Site::with_runtime(rt, json!({}), |rt| Arc::new(StartReturnsAfterExit(rt))).await;
     let h = site.launch("quick", "exit 3").await;
     // The launch returned a handle, and the end is already known: it was not lost.
@@ -559,7 +441,7 @@ async fn a_job_that_exits_before_running_is_seen_is_reported() {
     site.assert_removed(&h).await;
 
     // The same on the plain engine path, where the race goes whichever way it goes.
-    let plain = Site::new(site.rt.clone(), json!({})).await;
+    let plain = Site::new(site.live.rt.clone(), json!({})).await;
     let quick = plain.launch("quick-plain", "exit 0").await;
     eprintln!("plain launch returned with state {:?}", quick.terminal_state());
     assert_eq!(wait(&quick).await, JobReturnCode::Success);
@@ -570,12 +452,10 @@ async fn a_job_that_exits_before_running_is_seen_is_reported() {
 
 // ---- isolation, seen from inside the job container -----------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_job_container_is_isolated() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn the_job_container_is_isolated(rt: DockerRuntime) {
     let site = Site::new(rt, json!({})).await;
     // Another job's folder, with something in it the probe must not see.
-    let other = site.ws.job("other-job", "exit 0");
+    let other = site.live.write_job("other-job", "exit 0");
     std::fs::write(other.join("secret.txt"), "other job's data\n").expect("write secret");
     let secret = container_path("other-job/secret.txt");
     let h = site
@@ -590,7 +470,7 @@ async fn the_job_container_is_isolated() {
         .await;
     assert_eq!(wait(&h).await, JobReturnCode::Success, "{:?}", h.outcome());
 
-    let report_path = site.ws.job_dir("probe-job").join("probe.json");
+    let report_path = site.live.job_dir("probe-job").join("probe.json");
     let text = std::fs::read_to_string(&report_path).expect("the probe wrote its report in the job folder");
     let report: Value = serde_json::from_str(&text).expect("probe report is JSON");
     let attempt = |name: &str| -> (bool, String) {
@@ -666,7 +546,7 @@ async fn the_job_container_is_isolated() {
     let argv = report["argv"].as_array().expect("argv");
     assert_eq!(
         argv.get(1..4),
-        Some(&[json!("-u"), json!("-m"), json!(CLIENT_MODULE)][..])
+        Some(&[json!("-u"), json!("-m"), json!(berth_testkit::CLIENT_MODULE)][..])
     );
     for secret in [AUTH_TOKEN, AUTH_SIGNATURE, SSID] {
         assert!(
@@ -687,19 +567,17 @@ async fn the_job_container_is_isolated() {
 
 // ---- clear errors ----------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_network_is_a_clear_error() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_missing_network_is_a_clear_error(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import stub image", cleanup.new_stub_image(&rt))
         .await
         .expect("stub image");
     let absent = unique_name("net-absent");
-    let ws = Workspace::new(&absent, &image, json!({}));
-    ws.job("job-1", "exit 0");
-    let plan = ws.plan("job-1");
+    let ws = workspace(&absent, &image, json!({}));
+    ws.write_job("job-1", "exit 0");
+    let plan = plan(&ws, "job-1");
     cleanup.container(&plan.name);
-    let launcher = Launcher::new(Arc::new(rt.clone()), ws.settings(), Arc::new(MemoryStore::new()));
+    let launcher = Launcher::new(Arc::new(rt.clone()), settings(&ws), Arc::new(MemoryStore::new()));
 
     let e = step("launch", launcher.launch(plan)).await.unwrap_err();
     assert_refused(&e, &["does not exist", &absent]);
@@ -714,14 +592,12 @@ async fn a_missing_network_is_a_clear_error() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_image_is_a_clear_error() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_missing_image_is_a_clear_error(rt: DockerRuntime) {
     let site = Site::new(rt, json!({})).await;
-    site.ws.job("job-1", "exit 0");
+    site.live.write_job("job-1", "exit 0");
     let absent = format!("{}:absent", unique_name("img"));
-    let plan = site.ws.plan_with_image("job-1", &absent);
-    site.cleanup.container(&plan.name);
+    let plan = plan_with_image(&site.live, "job-1", &absent);
+    site.live.cleanup.container(&plan.name);
 
     let e = step("launch", site.launcher.launch(plan)).await.unwrap_err();
     assert_refused(&e, &["not found for job", "job-1", &absent]);
@@ -733,14 +609,13 @@ async fn a_missing_image_is_a_clear_error() {
     site.assert_no_containers().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_engine_is_a_clear_error() {
     // Needs no engine: it must not find one.
-    let ws = Workspace::new("nvflare-network", "berth-job-stub:absent", json!({}));
-    ws.job("job-1", "exit 0");
-    let plan = ws.plan("job-1");
+    let ws = workspace("nvflare-network", "berth-job-stub:absent", json!({}));
+    ws.write_job("job-1", "exit 0");
+    let plan = plan(&ws, "job-1");
     let rt = DockerRuntime::connect("unix:///nonexistent/berth.sock").expect("a well-formed address");
-    let launcher = Launcher::new(Arc::new(rt), ws.settings(), Arc::new(MemoryStore::new()));
+    let launcher = Launcher::new(Arc::new(rt), settings(&ws), Arc::new(MemoryStore::new()));
     let e = step("launch", launcher.launch(plan)).await.unwrap_err();
     assert_refused(
         &e,
@@ -750,9 +625,7 @@ async fn an_unreachable_engine_is_a_clear_error() {
 
 // ---- many jobs at once -----------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_jobs_all_reach_their_outcome() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn twenty_concurrent_jobs_all_reach_their_outcome(rt: DockerRuntime) {
     let site = Site::new(rt, json!({})).await;
     let jobs: Vec<(String, i64)> = (0..20).map(|i| (format!("job-{i:02}"), i)).collect();
     let plans: Vec<ContainerPlan> = jobs
@@ -791,15 +664,13 @@ async fn twenty_concurrent_jobs_all_reach_their_outcome() {
 
 // ---- cleanup, and the plan as the engine takes it -------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_test_leaves_no_container_behind() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn a_failing_test_leaves_no_container_behind(rt: DockerRuntime) {
     let seen: Arc<Mutex<Option<(String, String)>>> = Arc::default();
     let (rt2, seen2) = (rt.clone(), seen.clone());
     let failed = tokio::spawn(async move {
         let site = Site::new(rt2, json!({})).await;
         let h = site.launch("doomed", "sleep 120").await;
-        *seen2.lock().unwrap() = Some((site.ws.site.clone(), h.container_id().to_string()));
+        *seen2.lock().unwrap() = Some((site.live.site.clone(), h.container_id().to_string()));
         panic!("a failing test (expected)");
     })
     .await;
@@ -832,9 +703,7 @@ fn docker_inspect(rt: &DockerRuntime, id: &str) -> Value {
     list[0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
-    let Some(rt) = engine_or_skip() else { return };
+async fn the_planned_create_body_is_accepted_by_the_engine_as_planned(rt: DockerRuntime) {
     let site = Site::new(
         rt,
         json!({
@@ -849,14 +718,16 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
         serde_json::from_str(&serde_json::to_string(&plan.create).expect("serialise")).expect("parse");
     let id = step(
         "create",
-        site.rt.create(&plan.name, &printed, plan.platform.as_deref()),
+        site.live
+            .rt
+            .create(&plan.name, &printed, plan.platform.as_deref()),
     )
     .await
     .unwrap_or_else(|e| panic!("the engine refused the plan: {e}\n{printed:#}"));
-    let got = docker_inspect(&site.rt, &id);
+    let got = docker_inspect(&site.live.rt, &id);
     let (config, host) = (&got["Config"], &got["HostConfig"]);
     let podman = matches!(
-        site.rt.engine().await.expect("engine").family(),
+        site.live.rt.engine().await.expect("engine").family(),
         EngineFamily::Podman { .. }
     );
 
@@ -877,10 +748,12 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
         assert_eq!(&config["Labels"][k], v, "label {k}");
     }
     assert_eq!(config["Labels"]["org.example.team"], json!("fl"));
-    assert_eq!(config["Labels"][labels::SITE], json!(site.ws.site));
+    assert_eq!(config["Labels"][labels::SITE], json!(site.live.site));
 
     assert!(
-        got["NetworkSettings"]["Networks"].get(&site.ws.network).is_some(),
+        got["NetworkSettings"]["Networks"]
+            .get(&site.live.network)
+            .is_some(),
         "{:#}",
         got["NetworkSettings"]
     );
@@ -895,7 +768,7 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
     );
     assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
     assert_eq!(host["PidsLimit"], json!(berth_core::security::DEFAULT_PIDS_LIMIT));
-    let root = site.ws.root().to_str().expect("utf-8");
+    let root = site.live.root().to_str().expect("utf-8");
     let expected = [
         ("startup", format!("{root}/startup"), true),
         ("local", format!("{root}/local"), true),
@@ -913,7 +786,7 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
         assert!(options.contains(&"mode=1777"), "{options:?}");
         assert!(options.contains(&"U"), "{options:?}");
     } else {
-        assert_eq!(host["NetworkMode"], json!(site.ws.network));
+        assert_eq!(host["NetworkMode"], json!(site.live.network));
         assert_eq!(
             host["Tmpfs"],
             json!({WORKSPACE_MOUNT: format!("mode=1777,uid={JOB_UID},gid={JOB_GID}")})
@@ -939,6 +812,22 @@ async fn the_planned_create_body_is_accepted_by_the_engine_as_planned() {
         assert_eq!(point["RW"], json!(!ro));
     }
 
-    step("remove", site.rt.remove(&id, true)).await.expect("remove");
+    step("remove", site.live.rt.remove(&id, true))
+        .await
+        .expect("remove");
     site.assert_no_containers().await;
 }
+
+berth_testkit::test_main!(
+    gaining_privileges_fails_under_restricted_and_succeeds_under_baseline,
+    exit_codes_map_to_return_codes,
+    terminate_on_a_running_job_is_aborted_and_leaves_no_container,
+    a_job_that_exits_before_running_is_seen_is_reported,
+    the_job_container_is_isolated,
+    a_missing_network_is_a_clear_error,
+    a_missing_image_is_a_clear_error,
+    an_unreachable_engine_is_a_clear_error,
+    twenty_concurrent_jobs_all_reach_their_outcome,
+    a_failing_test_leaves_no_container_behind,
+    the_planned_create_body_is_accepted_by_the_engine_as_planned,
+);

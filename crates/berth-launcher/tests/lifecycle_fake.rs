@@ -17,18 +17,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{name, plan, site_labels, IMAGE, NET, SITE};
-
-fn settings() -> LauncherSettings {
-    let mut s = LauncherSettings::new(SITE);
-    s.poll_interval = Duration::from_millis(5);
-    s.start_timeout = Some(Duration::from_millis(500));
-    s.reconnect_backoff_min = Duration::from_millis(5);
-    s.reconnect_backoff_max = Duration::from_millis(20);
-    // Long: tests must not pass thanks to the safety net unless they ask for it.
-    s.settle_check_interval = Duration::from_secs(60);
-    s
-}
+use common::{name, plan, settings, site_labels, IMAGE, NET};
 
 /// A store that notes where in the engine's request log each outcome was recorded, and
 /// can be made to fail.

@@ -14,27 +14,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SITE: &str = "site-1";
-const IMAGE: &str = "nvflare/nvflare:test";
-const NET: &str = "nvflare-network";
-const WS: &str = "/ws";
+mod common;
 
+use common::{name, settings, IMAGE, NET, SITE, WORKSPACE as WS};
+
+/// The labels of job `job`'s container in `workspace`, with a plan digest as the core
+/// builder sets it.
 fn site_labels(job: &str, workspace: &str) -> HashMap<String, String> {
-    [
-        (labels::MANAGED, "true"),
-        (labels::SITE, SITE),
-        (labels::ROLE, "client"),
-        (labels::JOB_ID, job),
-        (labels::WORKSPACE, workspace),
-        (labels::PLAN_DIGEST, "sha256:abc"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn name(job: &str) -> String {
-    format!("{SITE}-{job}")
+    let mut labels = berth_testkit::fake_site::site_labels(job, workspace);
+    labels.insert(labels::PLAN_DIGEST.to_string(), "sha256:abc".to_string());
+    labels
 }
 
 struct Site {
@@ -58,12 +47,7 @@ impl Site {
         let store = Arc::new(MemoryStore::new());
         let root = tempfile::tempdir().unwrap();
         let now = Arc::new(AtomicI64::new(real_now_ms()));
-        let mut s = LauncherSettings::new(SITE);
-        s.poll_interval = Duration::from_millis(5);
-        s.start_timeout = Some(Duration::from_millis(500));
-        s.reconnect_backoff_min = Duration::from_millis(5);
-        s.reconnect_backoff_max = Duration::from_millis(20);
-        s.settle_check_interval = Duration::from_secs(60);
+        let mut s = settings();
         s.parent_root = Some(root.path().to_path_buf());
         s.workspace = Some(WS.to_string());
         let clock_now = now.clone();
@@ -95,22 +79,10 @@ impl Site {
     }
 
     fn plan(&self, job: &str) -> ContainerPlan {
-        ContainerPlan {
-            name: name(job),
-            job_id: job.to_string(),
-            site: SITE.to_string(),
-            role: Role::Client,
-            image: IMAGE.to_string(),
-            create: serde_json::json!({
-                "Image": IMAGE,
-                "Labels": site_labels(job, WS),
-                "HostConfig": {"AutoRemove": false, "NetworkMode": NET},
-            }),
-            platform: None,
-            host_job_dir: format!("{WS}/{job}"),
-            parent_job_dir: self.job_dir(job),
-            warnings: vec![],
-        }
+        let mut plan = common::plan(job);
+        plan.create["Labels"] = serde_json::json!(site_labels(job, WS));
+        plan.parent_job_dir = self.job_dir(job);
+        plan
     }
 }
 

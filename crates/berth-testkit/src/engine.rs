@@ -1,8 +1,5 @@
 //! Support for tests that need a real engine.
 //!
-//! - [`engine_or_skip`]: the engine, or `None` (and a `skipped:` line naming the test and
-//!   the reason) when none is reachable. With `BERTH_REQUIRE_DOCKER=1` (CI) a missing engine
-//!   is a panic instead.
 //! - [`unique_name`]: `berth-test-<pid>-<counter>-<random>`, so parallel tests and parallel
 //!   test binaries never collide.
 //! - [`Cleanup`]: remembers the containers (by name, or all of a site's), images and
@@ -15,67 +12,14 @@ use berth_engine::{ContainerRuntime, EngineError, LabelFilter};
 use berth_stub_image::rootfs_tar;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Set to `1` to make a missing engine fail the tests instead of skipping them.
+/// Set to `1` to make a test that cannot run here (no engine) fail instead of being ignored.
 pub const REQUIRE_ENV: &str = "BERTH_REQUIRE_DOCKER";
 
 /// Every name [`unique_name`] makes starts with this.
 pub const TEST_PREFIX: &str = "berth-test-";
-
-/// The engine from `DOCKER_HOST` or the local socket, after a successful ping; `None` when
-/// it cannot be reached and [`REQUIRE_ENV`] is not `1` (after [`skip`] said so), a panic
-/// when it is.
-///
-/// Blocking: it pings on a thread of its own, so it may be called from sync or async code.
-pub fn engine_or_skip() -> Option<DockerRuntime> {
-    let required = std::env::var(REQUIRE_ENV).map(|v| v == "1").unwrap_or(false);
-    let checked = std::thread::spawn(check_engine)
-        .join()
-        .unwrap_or_else(|_| Err("the engine check panicked".to_string()));
-    match checked {
-        Ok(rt) => Some(rt),
-        Err(why) if required => panic!("{REQUIRE_ENV}=1 but no usable container engine: {why}"),
-        Err(why) => {
-            skip(&format!("no usable container engine ({why})"));
-            None
-        }
-    }
-}
-
-/// Says that the running test is skipped and why, as `skipped: <test>: <reason>` on the
-/// process's stderr, outside libtest's output capture so it shows in every run. Stable
-/// libtest cannot mark a test ignored once it runs, so its own line still reads `ok`; this
-/// line is what tells a skip from a pass, and CI sets [`REQUIRE_ENV`] so nothing skips there.
-pub fn skip(reason: &str) {
-    let current = std::thread::current();
-    let test = current.name().unwrap_or("a test");
-    // Written to the handle, not through `eprintln!`, which libtest captures.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {test}: {reason}; set {REQUIRE_ENV}=1 to fail instead"
-    );
-}
-
-fn check_engine() -> Result<DockerRuntime, String> {
-    let rt = DockerRuntime::from_env().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime
-        .block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(10), rt.ping())
-                .await
-                .map_err(|_| format!("{} did not answer within 10 s", rt.endpoint()))?
-                .map_err(|e| e.to_string())
-        })
-        .map(|_| ())?;
-    // A fresh client, so nothing of the check's runtime is carried into the caller's.
-    DockerRuntime::connect(&rt.endpoint()).map_err(|e| e.to_string())
-}
 
 /// Runs `fut` to completion on a fresh current-thread runtime, for sync tests that call the
 /// engine now and then (not inside another runtime).

@@ -30,15 +30,13 @@ fn chmod(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
-/// A site on the real engine: a unique site name (so its berth labels are its own), a
-/// temporary workspace in NVFlare's layout, a unique network and a unique stub image.
+/// A site's host side, with nothing on the engine: a unique site name (so its berth labels
+/// are its own), a temporary workspace in NVFlare's layout, and the launcher args naming a
+/// network and an image that may or may not exist.
 ///
 /// `startup/` and `local/` are world-writable on the host, so only the read-only mounts
-/// keep a job out of them. Fields drop in order: the guard removes the site's containers,
-/// the network and the image, then the workspace folder goes.
-pub struct LiveSite {
-    pub cleanup: Cleanup,
-    pub rt: DockerRuntime,
+/// keep a job out of them.
+pub struct SiteWorkspace {
     pub site: String,
     pub network: String,
     pub image: String,
@@ -47,20 +45,10 @@ pub struct LiveSite {
     pub dir: tempfile::TempDir,
 }
 
-impl LiveSite {
-    /// A new site: `{"workspace", "network", "timeout": 60}` plus `extra_site_args` (which
-    /// may override them) as its launcher args. Every container labelled with the site is
-    /// removed at the end, whoever created it.
-    pub async fn new(rt: DockerRuntime, extra_site_args: Value) -> Self {
-        let cleanup = Cleanup::new(&rt);
-        let site = unique_name("site");
-        cleanup.site_containers(&site);
-        let network = step("create network", cleanup.new_network(&rt))
-            .await
-            .expect("network");
-        let image = step("import stub image", cleanup.new_stub_image(&rt))
-            .await
-            .expect("stub image");
+impl SiteWorkspace {
+    /// A new workspace: `{"workspace", "network", "timeout": 60}` plus `extra_site_args`
+    /// (which may override them) as its launcher args.
+    pub fn new(network: &str, image: &str, extra_site_args: Value) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         for (sub, file, text) in [
             ("startup", "fed_client.json", "{\"format_version\": 2}\n"),
@@ -80,11 +68,9 @@ impl LiveSite {
             site_args[k] = v;
         }
         Self {
-            cleanup,
-            rt,
-            site,
-            network,
-            image,
+            site: unique_name("site"),
+            network: network.to_string(),
+            image: image.to_string(),
             site_args,
             dir,
         }
@@ -108,10 +94,15 @@ impl LiveSite {
         ]
     }
 
+    /// The folder of job `job_id`.
+    pub fn job_dir(&self, job_id: &str) -> PathBuf {
+        self.root().join(job_id)
+    }
+
     /// Writes the job folder (world-writable, so the job user can write it): its
     /// `stub.script` and an empty custom code folder. Returns the folder.
     pub fn write_job(&self, job_id: &str, script: &str) -> PathBuf {
-        let dir = self.root().join(job_id);
+        let dir = self.job_dir(job_id);
         let custom = dir.join(Role::Client.app_dir_name(&self.site)).join("custom");
         std::fs::create_dir_all(&custom).expect("job folder");
         std::fs::write(dir.join("stub.script"), format!("{script}\n")).expect("stub.script");
@@ -142,14 +133,13 @@ impl LiveSite {
     }
 
     /// The plan the core builds for `meta` and `args` with this site's config, for a
-    /// launcher running as `uid:gid`; its container is registered with the guard before
-    /// anything is created.
+    /// launcher running as `uid:gid`.
     pub fn plan(&self, meta: &Value, args: &Value, uid: u32, gid: u32) -> ContainerPlan {
         let config = self.config();
         let meta = obj(meta.clone());
         let args = JobProcessArgs::from_map(obj(args.clone()));
         let env = |_: &str| None;
-        let plan = build_plan(&PlanRequest {
+        build_plan(&PlanRequest {
             site_config: &config,
             site: &self.site,
             role: Role::Client,
@@ -163,7 +153,53 @@ impl LiveSite {
             gid,
             berth_python: false,
         })
-        .unwrap_or_else(|e| panic!("plan for {}: {e} ({:?})", plan_job(&meta), e.hint()));
+        .unwrap_or_else(|e| panic!("plan for {}: {e} ({:?})", plan_job(&meta), e.hint()))
+    }
+}
+
+/// A site on the real engine: a [`SiteWorkspace`] (reached through `Deref`) whose network
+/// and stub image exist, each unique, with a guard that removes them.
+///
+/// Fields drop in order: the guard removes the site's containers, the network and the
+/// image, then the workspace folder goes.
+pub struct LiveSite {
+    pub cleanup: Cleanup,
+    pub rt: DockerRuntime,
+    pub workspace: SiteWorkspace,
+}
+
+impl std::ops::Deref for LiveSite {
+    type Target = SiteWorkspace;
+
+    fn deref(&self) -> &SiteWorkspace {
+        &self.workspace
+    }
+}
+
+impl LiveSite {
+    /// A new site: see [`SiteWorkspace::new`] for its launcher args. Every container
+    /// labelled with the site is removed at the end, whoever created it.
+    pub async fn new(rt: DockerRuntime, extra_site_args: Value) -> Self {
+        let cleanup = Cleanup::new(&rt);
+        let network = step("create network", cleanup.new_network(&rt))
+            .await
+            .expect("network");
+        let image = step("import stub image", cleanup.new_stub_image(&rt))
+            .await
+            .expect("stub image");
+        let workspace = SiteWorkspace::new(&network, &image, extra_site_args);
+        cleanup.site_containers(&workspace.site);
+        Self {
+            cleanup,
+            rt,
+            workspace,
+        }
+    }
+
+    /// [`SiteWorkspace::plan`], its container registered with the guard before anything is
+    /// created.
+    pub fn plan(&self, meta: &Value, args: &Value, uid: u32, gid: u32) -> ContainerPlan {
+        let plan = self.workspace.plan(meta, args, uid, gid);
         self.cleanup.container(&plan.name);
         plan
     }

@@ -9,12 +9,12 @@
 //! Not `--bridge=none`: a daemon started so deletes the host's `docker0` interface, which
 //! belongs to the shared engine (its default-bridge containers then cannot start).
 //!
-//! Needs root and a `dockerd` binary; [`DedicatedEngine::start_or_skip`] skips (or, with
-//! `BERTH_REQUIRE_DOCKER=1`, fails) when it cannot run.
+//! Needs root and a `dockerd` binary; [`DedicatedEngine::start`] says why when it cannot
+//! run, and the test is reported ignored (or, with `BERTH_REQUIRE_DOCKER=1`, failed).
 
 use berth_engine::docker::DockerRuntime;
 use berth_engine::ContainerRuntime;
-use berth_testkit::REQUIRE_ENV;
+use berth_testkit::Unavailable;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,21 +31,15 @@ pub struct DedicatedEngine {
 }
 
 impl DedicatedEngine {
-    /// A running dedicated engine, or `None` (the test skips, saying why) when none can run
-    /// here and `BERTH_REQUIRE_DOCKER` is not `1`.
-    pub async fn start_or_skip(live_restore: bool) -> Option<Self> {
-        let required = std::env::var(REQUIRE_ENV).map(|v| v == "1").unwrap_or(false);
-        match Self::start(live_restore).await {
-            Ok(engine) => Some(engine),
-            Err(why) if required => panic!("{REQUIRE_ENV}=1 but no dedicated dockerd can run: {why}"),
-            Err(why) => {
-                eprintln!("skipping: no dedicated dockerd can run here ({why})");
-                None
-            }
-        }
+    /// A running dedicated engine, or why none can run here (the harness then reports the
+    /// test ignored, or failed with `BERTH_REQUIRE_DOCKER=1`).
+    pub async fn start(live_restore: bool) -> Result<Self, Unavailable> {
+        Self::try_start(live_restore)
+            .await
+            .map_err(|why| Unavailable(format!("no dedicated dockerd can run here ({why})")))
     }
 
-    async fn start(live_restore: bool) -> Result<Self, String> {
+    async fn try_start(live_restore: bool) -> Result<Self, String> {
         // Short paths: a unix socket path has a length limit.
         let dir = tempfile::Builder::new()
             .prefix("berth-dockerd-")

@@ -2,7 +2,7 @@
 //! kit's [`LiveSite`]: temporary workspace, unique name, network and stub image, all removed
 //! even when a test fails), plans built by the core planner, and the engine proxy.
 //!
-//! These tests need Docker: without a reachable engine they skip (saying so), unless
+//! These tests need Docker: without a reachable engine they are reported ignored, unless
 //! `BERTH_REQUIRE_DOCKER=1`, where they fail.
 
 #![allow(dead_code)]

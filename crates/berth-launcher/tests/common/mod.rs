@@ -1,51 +1,26 @@
-//! What the in-memory engine suites share: the site, its image and network, and plans as
-//! the core builder would make them.
+//! What the in-memory engine suites share: the test kit's fake site (its image, network,
+//! labels and plans) and fast launcher settings.
 
 #![allow(dead_code)]
 
-use berth_core::args::Role;
-use berth_core::labels;
-use berth_core::plan::ContainerPlan;
+use berth_launcher::LauncherSettings;
+pub use berth_testkit::fake_site::{name, plan, IMAGE, NET, SITE, WORKSPACE};
 use std::collections::HashMap;
+use std::time::Duration;
 
-pub const SITE: &str = "site-1";
-pub const IMAGE: &str = "nvflare/nvflare:test";
-pub const NET: &str = "nvflare-network";
-
+/// The labels of job `job`'s container in the site's workspace.
 pub fn site_labels(job: &str) -> HashMap<String, String> {
-    [
-        (labels::MANAGED, "true"),
-        (labels::SITE, SITE),
-        (labels::ROLE, "client"),
-        (labels::JOB_ID, job),
-        (labels::WORKSPACE, "/ws"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    berth_testkit::fake_site::site_labels(job, WORKSPACE)
 }
 
-pub fn name(job: &str) -> String {
-    format!("{SITE}-{job}")
-}
-
-/// A plan as the core builder would make it, by hand.
-pub fn plan(job: &str) -> ContainerPlan {
-    ContainerPlan {
-        name: name(job),
-        job_id: job.to_string(),
-        site: SITE.to_string(),
-        role: Role::Client,
-        image: IMAGE.to_string(),
-        create: serde_json::json!({
-            "Image": IMAGE,
-            "Cmd": ["/usr/local/bin/python", "-u", "-m", "nvflare.private.fed.app.client.worker_process"],
-            "Labels": site_labels(job),
-            "HostConfig": {"AutoRemove": false, "NetworkMode": NET},
-        }),
-        platform: None,
-        host_job_dir: format!("/ws/{job}"),
-        parent_job_dir: format!("/ws/{job}").into(),
-        warnings: vec![],
-    }
+/// Settings for milliseconds-long tests.
+pub fn settings() -> LauncherSettings {
+    let mut s = LauncherSettings::new(SITE);
+    s.poll_interval = Duration::from_millis(5);
+    s.start_timeout = Some(Duration::from_millis(500));
+    s.reconnect_backoff_min = Duration::from_millis(5);
+    s.reconnect_backoff_max = Duration::from_millis(20);
+    // Long: tests must not pass thanks to the safety net unless they ask for it.
+    s.settle_check_interval = Duration::from_secs(60);
+    s
 }
