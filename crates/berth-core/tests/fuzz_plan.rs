@@ -186,6 +186,17 @@ fn json_tree() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Up to `len` SDK container kwargs (create and host-config names) with random values.
+fn sdk_kwargs(len: std::ops::Range<usize>) -> impl Strategy<Value = Map> {
+    let names: Vec<&'static str> = SDK_CREATE_KWARGS
+        .iter()
+        .chain(SDK_HOST_CONFIG_KWARGS.iter())
+        .copied()
+        .collect();
+    prop::collection::vec((proptest::sample::select(names), json_tree()), len)
+        .prop_map(|kv| kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
 /// A job docker block: mostly a valid one, else allowlisted keys with hostile values and
 /// sometimes a forbidden key.
 fn docker_block() -> impl Strategy<Value = Value> {
@@ -361,22 +372,7 @@ fn job_args() -> impl Strategy<Value = Option<JobProcessArgs>> {
 
 fn site_args() -> impl Strategy<Value = Map> {
     (
-        prop::option::weighted(
-            0.25,
-            prop::collection::vec(
-                (
-                    proptest::sample::select(
-                        SDK_CREATE_KWARGS
-                            .iter()
-                            .chain(SDK_HOST_CONFIG_KWARGS.iter())
-                            .copied()
-                            .collect::<Vec<_>>(),
-                    ),
-                    json_tree(),
-                ),
-                1..3,
-            ),
-        ),
+        prop::option::weighted(0.25, sdk_kwargs(1..3)),
         prop::option::weighted(0.2, prop::collection::vec((hostile_string(), leaf()), 1..3)),
         prop::option::weighted(0.1, prop_oneof![Just(json!("fl-net")), leaf()]),
     )
@@ -384,13 +380,7 @@ fn site_args() -> impl Strategy<Value = Map> {
             let mut m = Map::new();
             m.insert(
                 "default_job_container_kwargs".into(),
-                Value::Object(
-                    kwargs
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                ),
+                Value::Object(kwargs.unwrap_or_default()),
             );
             m.insert(
                 "default_job_env".into(),
@@ -405,21 +395,8 @@ fn site_args() -> impl Strategy<Value = Map> {
 
 /// Study runtime text: a structured v2 file with hostile parts, or random YAML.
 fn study_runtime() -> impl Strategy<Value = Option<String>> {
-    let docker_kwargs = prop::collection::vec(
-        (
-            proptest::sample::select(
-                SDK_CREATE_KWARGS
-                    .iter()
-                    .chain(SDK_HOST_CONFIG_KWARGS.iter())
-                    .copied()
-                    .collect::<Vec<_>>(),
-            ),
-            json_tree(),
-        ),
-        0..3,
-    );
     let structured = (
-        prop::option::weighted(0.3, docker_kwargs),
+        prop::option::weighted(0.3, sdk_kwargs(0..3)),
         prop::option::weighted(0.3, prop::collection::vec((hostile_string(), leaf()), 1..3)),
         prop::option::weighted(0.3, (hostile_string(), hostile_string())),
         prop::option::weighted(0.3, (hostile_string(), hostile_string())),
@@ -427,16 +404,7 @@ fn study_runtime() -> impl Strategy<Value = Option<String>> {
         .prop_map(|(kwargs, env, dataset, secret)| {
             let mut s1 = Map::new();
             s1.insert("container".into(), json!({"image": "study/img:1"}));
-            s1.insert(
-                "docker_kwargs".into(),
-                Value::Object(
-                    kwargs
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                ),
-            );
+            s1.insert("docker_kwargs".into(), Value::Object(kwargs.unwrap_or_default()));
             s1.insert("env".into(), Value::Object(env.into_iter().flatten().collect()));
             if let Some((name, source)) = dataset {
                 s1.insert(

@@ -38,6 +38,16 @@ pub enum ObservedBy {
 }
 
 impl ObservedBy {
+    /// Every observation, in declaration order.
+    pub const ALL: [ObservedBy; 6] = [
+        ObservedBy::Event,
+        ObservedBy::Inspect,
+        ObservedBy::Terminate,
+        ObservedBy::Recovery,
+        ObservedBy::Vanished,
+        ObservedBy::StartTimeout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObservedBy::Event => "event",
@@ -50,16 +60,7 @@ impl ObservedBy {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            ObservedBy::Event,
-            ObservedBy::Inspect,
-            ObservedBy::Terminate,
-            ObservedBy::Recovery,
-            ObservedBy::Vanished,
-            ObservedBy::StartTimeout,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 

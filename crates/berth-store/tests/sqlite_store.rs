@@ -117,17 +117,7 @@ fn launches_and_outcomes_round_trip() {
 
     // Every return code and observation survives the trip.
     for (i, code) in JobReturnCode::ALL.into_iter().enumerate() {
-        for (k, by) in [
-            ObservedBy::Event,
-            ObservedBy::Inspect,
-            ObservedBy::Terminate,
-            ObservedBy::Recovery,
-            ObservedBy::Vanished,
-            ObservedBy::StartTimeout,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (k, by) in ObservedBy::ALL.into_iter().enumerate() {
             let id = format!("rc-{i}-{k}");
             let o = JobOutcome {
                 return_code: code,
