@@ -23,53 +23,30 @@
 # BERTH_E2E_KEEP=1 (keep the work dir), BERTH_E2E_TIMEOUT (seconds for the job, 900).
 set -euo pipefail
 
-started=$(date +%s)
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${BERTH_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-e2e}"
-export BERTH_E2E_CACHE="$cache"
-nvflare_version="2.9.0"
-numpy_version="2.4.6"
-maturin_version="1.16.0"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 timeout="${BERTH_E2E_TIMEOUT:-900}"
-run_id="$(date +%s)-$$"
-suffix="$(printf '%s' "$run_id" | sha256sum | cut -c1-6)"
 server="berth-e2e-server-$suffix"
 client="berth-e2e-site-$suffix"
 admin="admin@berth.example"
 network="berth-e2e-net-$suffix"
 work="$(mktemp -d /tmp/berth-e2e.XXXXXX)"
-python="${PYTHON:-python3}"
-
-log() { printf '[%4ds] %s\n' "$(( $(date +%s) - started ))" "$*"; }
-fail() { log "FAIL: $*"; exit 1; }
 
 cleanup() {
     set +e
     [ -n "${events_pid:-}" ] && kill "$events_pid" 2>/dev/null
-    for c in "$server" "$client" "berth-e2e-admin-$suffix"; do docker rm -f "$c" >/dev/null 2>&1; done
+    remove_containers "$server" "$client" "berth-e2e-admin-$suffix"
     # Any job container berth left behind for these sites.
     for site in "$server" "$client"; do
-        ids=$(docker ps -aq --filter "label=io.berth.workspace=$work/sites/$site")
-        [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+        remove_labelled "io.berth.workspace=$work/sites/$site"
     done
     docker network rm "$network" >/dev/null 2>&1
-    for image in "${parent_image:-}" "${job_image:-}" "${base_image:-}"; do
-        [ -n "$image" ] && docker rmi -f "$image" >/dev/null 2>&1
-    done
-    if [ "${BERTH_E2E_KEEP:-}" = 1 ]; then
-        echo "work dir kept: $work"
-    else
-        rm -rf "$work"
-    fi
+    remove_images "${parent_image:-}" "${job_image:-}" "${base_image:-}"
+    remove_work "$work"
 }
 trap cleanup EXIT
 
-command -v docker >/dev/null || fail "docker CLI missing"
-docker info >/dev/null 2>&1 || fail "no Docker engine reachable"
-if ! command -v debootstrap >/dev/null; then
-    log "installing debootstrap from Debian's packages"
-    apt-get update -qq >/dev/null && apt-get install -y -qq debootstrap >/dev/null
-fi
+require_engine
+require_commands debootstrap
 mkdir -p "$cache"
 
 # --- host tools: a venv with nvflare (for provision / deploy prepare) and maturin ---------

@@ -27,12 +27,7 @@
 # ~/.cache/berth-e2e), BERTH_E2E_KEEP=1 (keep the work dir).
 set -euo pipefail
 
-started=$(date +%s)
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${BERTH_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-e2e}"
-export BERTH_E2E_CACHE="$cache"
-python="${PYTHON:-python3}"
-nvflare_version="2.9.0"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 suite="bullseye"
 glibc_expected="2.31"
 cpython_version="3.11.2"
@@ -42,43 +37,24 @@ cpython_url="http://deb.debian.org/debian/pool/main/p/python3.11/$cpython_source
 # debootstrap minbase plus what CPython's build needs (the image keeps them: it is a test
 # image, and pip below installs binary wheels only).
 packages="ca-certificates,procps,gcc,make,libc6-dev,zlib1g-dev,libffi-dev,libssl-dev,libbz2-dev,liblzma-dev,libsqlite3-dev,uuid-dev"
-suffix="$(printf '%s' "$(date +%s)-$$" | sha256sum | cut -c1-6)"
 work="$(mktemp -d /tmp/berth-older-distro.XXXXXX)"
 network="berth-older-net-$suffix"
 site="berth-older-site-$suffix"
 socket=/var/run/docker.sock
 
-log() { printf '[%4ds] %s\n' "$(( $(date +%s) - started ))" "$*"; }
-fail() { log "FAIL: $*"; exit 1; }
-
 cleanup() {
     set +e
-    for c in "berth-older-pybuild-$suffix" "berth-older-run-$suffix"; do docker rm -f "$c" >/dev/null 2>&1; done
-    ids=$(docker ps -aq --filter "label=io.berth.site=$site")
-    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+    remove_containers "berth-older-pybuild-$suffix" "berth-older-run-$suffix"
+    remove_labelled "io.berth.site=$site"
     docker network rm "$network" >/dev/null 2>&1
-    for image in "${test_image:-}" "${job_image:-}" "${base_image:-}"; do
-        [ -n "$image" ] && docker rmi -f "$image" >/dev/null 2>&1
-    done
-    if [ "${BERTH_E2E_KEEP:-}" = 1 ]; then
-        echo "work dir kept: $work"
-    else
-        rm -rf "$work"
-    fi
+    remove_images "${test_image:-}" "${job_image:-}" "${base_image:-}"
+    remove_work "$work"
 }
 trap cleanup EXIT
 
-command -v docker >/dev/null || fail "docker CLI missing"
-docker info >/dev/null 2>&1 || fail "no Docker engine reachable"
+require_engine
 [ -S "$socket" ] || fail "no engine socket at $socket to mount into the test container"
-missing=()
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v file >/dev/null || missing+=(file)
-command -v curl >/dev/null || missing+=(curl)
-if [ "${#missing[@]}" -gt 0 ]; then
-    log "installing ${missing[*]} from Debian's packages"
-    apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+require_commands debootstrap file curl
 mkdir -p "$cache"
 
 # --- the artifacts under test --------------------------------------------------------------

@@ -12,13 +12,10 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/scripts/versions.sh"
 out="${1:-$repo/target/wheels}"
 profile="${BERTH_WHEEL_PROFILE:-release}"
 cache="${BERTH_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-e2e}"
-python="${PYTHON:-python3}"
-maturin_version="1.16.0"
-ziglang_version="0.13.0"
-auditwheel_version="6.8.2"
 # manylinux2014 = glibc 2.17: the oldest glibc a Rust toolchain of this era links against.
 platform_tag="manylinux_2_17_x86_64"
 

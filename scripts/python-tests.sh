@@ -14,13 +14,9 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/scripts/versions.sh"
 venv="${BERTH_VENV:-$repo/target/python-venv}"
 profile="${BERTH_PY_PROFILE:-dev}"
-python="${PYTHON:-python3}"
-# The NVFlare release the drop-in is verified against.
-nvflare_version="2.9.0"
-pytest_version="9.2.0"
-maturin_version="1.16.0"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
