@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import datetime
 import json
 import logging
@@ -153,15 +154,24 @@ class DieEvents:
         self.file.close()
 
 
+def shuffled_arms(rng: random.Random, samples: int) -> list[str]:
+    """Each arm `samples` times, in random order (so neither arm always runs first)."""
+    order = [arm for arm in ARMS for _ in range(samples)]
+    rng.shuffle(order)
+    return order
+
+
+@dataclasses.dataclass
 class Bench:
-    def __init__(self, opts, site: Site, network: str, image: str, engine: Engine, events: DieEvents):
-        self.opts = opts
-        self.site = site
-        self.network = network
-        self.image = image
-        self.engine = engine
-        self.events = events
-        self.launchers = {arm: make_launcher(arm, site, network, opts.timeout) for arm in ARMS}
+    opts: argparse.Namespace
+    site: Site
+    network: str
+    image: str
+    engine: Engine
+    events: DieEvents
+
+    def __post_init__(self):
+        self.launchers = {arm: make_launcher(arm, self.site, self.network, self.opts.timeout) for arm in ARMS}
         self.seq = 0
         self.samples = {
             arm: {k: [] for k in ("launch_ms", "launch_cpu_ms", "terminate_ms", "terminate_cpu_ms",
@@ -550,15 +560,11 @@ def main(argv=None) -> int:
                 bench.launch_terminate(arm, record=False)
         if "launch" not in skip:
             log(f"== launch + terminate: {opts.samples} per arm")
-            order = [arm for arm in ARMS for _ in range(opts.samples)]
-            rng.shuffle(order)
-            for arm in order:
+            for arm in shuffled_arms(rng, opts.samples):
                 bench.launch_terminate(arm, record=True)
         if "exit" not in skip:
             log(f"== exit -> wait(): {opts.samples} per arm")
-            order = [arm for arm in ARMS for _ in range(opts.samples)]
-            rng.shuffle(order)
-            for arm in order:
+            for arm in shuffled_arms(rng, opts.samples):
                 bench.exit_detection(arm)
         if "concurrency" not in skip:
             log(f"== {opts.concurrency} at once, {opts.concurrency_rounds} rounds")
