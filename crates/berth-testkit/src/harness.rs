@@ -37,7 +37,7 @@ pub struct Unavailable(pub String);
 /// `main` of a suite: one entry per test function, in any order; an entry may carry
 /// `#[cfg(...)]` like the function it names.
 ///
-/// ```ignore
+/// ```text
 /// berth_testkit::test_main!(
 ///     ping_reports_a_supported_version,
 ///     #[cfg(feature = "demo")]
