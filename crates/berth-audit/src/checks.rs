@@ -6,6 +6,7 @@
 
 use crate::policy::{AuditPolicy, SiteAllowances};
 use crate::report::{AuditReport, Check};
+use berth_core::pyval::string_items;
 use berth_core::security::{self, SecurityProfile};
 use berth_core::{labels, workspace, WORKSPACE_MOUNT};
 use serde_json::Value;
@@ -63,7 +64,7 @@ pub fn audit_container(inspect: &Value, policy: &AuditPolicy) -> AuditReport {
         || [&allowed.pid_mode, &allowed.ipc_mode]
             .iter()
             .any(|m| m.as_deref() == Some("host"));
-    for opt in strings(host.get("SecurityOpt")) {
+    for opt in string_items(host.get("SecurityOpt")) {
         let engine_added =
             engine_disables_labels && matches!(opt.as_str(), "label=disable" | "label:disable");
         // Turning no-new-privileges on only narrows what a job may do.
@@ -85,18 +86,6 @@ pub fn audit_container(inspect: &Value, policy: &AuditPolicy) -> AuditReport {
 
 fn text(v: Option<&Value>) -> &str {
     v.and_then(Value::as_str).unwrap_or_default()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn check_labels(report: &mut AuditReport, config: &Value, policy: &AuditPolicy) {
@@ -162,7 +151,7 @@ pub(crate) const DEFAULT_CAPS: &[&str] = &[
 /// `ALL` as `["ALL"]`; Podman spells it out as the default capabilities it removed, so a list
 /// that holds every default capability counts too.
 pub fn drops_all_capabilities(cap_drop: Option<&Value>) -> bool {
-    let dropped: Vec<String> = strings(cap_drop).iter().map(|c| cap_name(c)).collect();
+    let dropped: Vec<String> = string_items(cap_drop).iter().map(|c| cap_name(c)).collect();
     dropped.iter().any(|c| c == "ALL") || DEFAULT_CAPS.iter().all(|d| dropped.iter().any(|c| c == d))
 }
 
@@ -174,7 +163,7 @@ fn cap_name(c: &str) -> String {
 
 fn check_capabilities(report: &mut AuditReport, host: &Value, allowed: &SiteAllowances) {
     let site: Vec<String> = allowed.cap_add.iter().map(|c| cap_name(c)).collect();
-    for cap in strings(host.get("CapAdd")) {
+    for cap in string_items(host.get("CapAdd")) {
         if !site.contains(&cap_name(&cap)) {
             report.fail(
                 Check::Capabilities,
@@ -188,7 +177,7 @@ fn check_capabilities(report: &mut AuditReport, host: &Value, allowed: &SiteAllo
 /// site set itself is a note ("relaxed by the site"); one missing without the site's say-so
 /// is a failure.
 fn check_restricted(report: &mut AuditReport, host: &Value, allowed: &SiteAllowances) {
-    let opts = strings(host.get("SecurityOpt"));
+    let opts = string_items(host.get("SecurityOpt"));
     if !opts.iter().any(|o| security::enables_no_new_privileges(o)) {
         if allowed
             .security_opt
@@ -226,7 +215,7 @@ fn check_restricted(report: &mut AuditReport, host: &Value, allowed: &SiteAllowa
             );
         }
     }
-    for cap in strings(host.get("CapAdd")) {
+    for cap in string_items(host.get("CapAdd")) {
         if allowed.cap_add.iter().any(|c| cap_name(c) == cap_name(&cap)) {
             report.note(
                 Check::Restricted,
@@ -324,7 +313,7 @@ fn check_devices(report: &mut AuditReport, host: &Value, allowed: &SiteAllowance
             );
         }
     }
-    for rule in strings(host.get("DeviceCgroupRules")) {
+    for rule in string_items(host.get("DeviceCgroupRules")) {
         if !allowed.device_cgroup_rules.contains(&rule) {
             report.fail(
                 Check::Devices,
@@ -394,7 +383,7 @@ fn check_namespaces(report: &mut AuditReport, host: &Value, settings: Option<&Va
             );
         }
     }
-    for from in strings(host.get("VolumesFrom")) {
+    for from in string_items(host.get("VolumesFrom")) {
         if !allowed.volumes_from.contains(&from) {
             report.fail(
                 Check::Mounts,
@@ -436,7 +425,7 @@ fn mounts_seen(inspect: &Value, host: &Value) -> Vec<MountSeen> {
         });
     }
     // What was asked for: `-v` style binds ...
-    for b in strings(host.get("Binds")) {
+    for b in string_items(host.get("Binds")) {
         let parts: Vec<&str> = b.split(':').collect();
         let (source, target, opts) = match parts.as_slice() {
             [s, t] => (*s, *t, ""),
@@ -563,7 +552,7 @@ fn check_mounts(report: &mut AuditReport, inspect: &Value, host: &Value, policy:
 }
 
 fn check_credentials(report: &mut AuditReport, inspect: &Value, config: &Value) {
-    let secrets: Vec<(String, String)> = strings(config.get("Env"))
+    let secrets: Vec<(String, String)> = string_items(config.get("Env"))
         .into_iter()
         .filter_map(|e| {
             let (k, v) = e.split_once('=')?;
@@ -581,7 +570,7 @@ fn check_credentials(report: &mut AuditReport, inspect: &Value, config: &Value) 
     ] {
         match value {
             Some(Value::String(s)) => argv.push((field, s.clone())),
-            v => argv.extend(strings(v).into_iter().map(|s| (field, s))),
+            v => argv.extend(string_items(v).into_iter().map(|s| (field, s))),
         }
     }
     argv.push(("Path", text(inspect.get("Path")).to_string()));

@@ -2,7 +2,7 @@
 //! one container by its labels into an [`AuditPolicy`].
 
 use berth_core::config::SiteConfig;
-use berth_core::pyval::Map;
+use berth_core::pyval::{string_items, Map};
 use berth_core::security::SecurityProfile;
 use berth_core::{labels, sdk_kwargs, workspace, Error, Result};
 use serde_json::Value;
@@ -33,18 +33,6 @@ pub struct SiteAllowances {
     pub pids_limit_set: bool,
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn string(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -71,24 +59,24 @@ impl SiteAllowances {
             cap_drop_set: set("cap_drop"),
             pids_limit_set: set("pids_limit"),
             privileged: host.get("Privileged").and_then(Value::as_bool).unwrap_or(false),
-            cap_add: strings(host.get("CapAdd")),
+            cap_add: string_items(host.get("CapAdd")),
             devices: host
                 .get("Devices")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
-            device_cgroup_rules: strings(host.get("DeviceCgroupRules")),
+            device_cgroup_rules: string_items(host.get("DeviceCgroupRules")),
             device_requests: host
                 .get("DeviceRequests")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
-            security_opt: strings(host.get("SecurityOpt")),
+            security_opt: string_items(host.get("SecurityOpt")),
             pid_mode: string(host.get("PidMode")),
             ipc_mode: string(host.get("IpcMode")),
             uts_mode: string(host.get("UTSMode")),
             userns_mode: string(host.get("UsernsMode")),
-            volumes_from: strings(host.get("VolumesFrom")),
+            volumes_from: string_items(host.get("VolumesFrom")),
         })
     }
 

@@ -8,6 +8,7 @@
 //! starts), names a bridge network `bridge` in `NetworkMode`, and spells out a dropped `ALL`
 //! as the capabilities it removed.
 
+use berth_core::pyval::string_items;
 use serde_json::Value;
 
 /// One promise, kept or not.
@@ -87,8 +88,8 @@ pub fn engine_promises(planned: &Value, inspect: &Value, workspace_root: &str) -
         "berth reads the exit code before it removes a container; the engine must not remove it first",
     );
 
-    let planned_opts = strings(&plan_host["SecurityOpt"]);
-    let got_opts = strings(&host["SecurityOpt"]);
+    let planned_opts = string_items(Some(&plan_host["SecurityOpt"]));
+    let got_opts = string_items(Some(&host["SecurityOpt"]));
     let missing: Vec<&String> = planned_opts.iter().filter(|o| !got_opts.contains(o)).collect();
     promise(
         "security_options",
@@ -141,12 +142,6 @@ pub fn engine_promises(planned: &Value, inspect: &Value, workspace_root: &str) -
 
 fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
 }
 
 /// The tmpfs at the workspace root: mode 1777 and, when the plan names an owner, that owner.
@@ -232,7 +227,7 @@ fn bind_mounts(plan_host: &Value, inspect: &Value, root: &str) -> (bool, String)
 /// Added capabilities only as planned; a planned drop of `ALL` removes every default one.
 fn capabilities(plan_host: &Value, host: &Value) -> (bool, String) {
     let norm = |v: &Value| -> Vec<String> {
-        strings(v)
+        string_items(Some(v))
             .into_iter()
             .map(|c| c.trim_start_matches("CAP_").to_uppercase())
             .collect()

@@ -25,9 +25,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate a job's inputs and print the container plan; contacts no engine.
-    Plan(commands::plan::PlanCmd),
+    Plan(commands::plan::JobCmd),
     /// Plan, create and start a job's container, and wait until it runs.
-    Launch(commands::lifecycle::LaunchCmd),
+    Launch(commands::plan::JobCmd),
     /// Block until a job ends; the exit status is its return code (0, 1, 9, ...).
     Wait(commands::lifecycle::JobRef),
     /// One look at a job: its state, and its outcome once it ended.

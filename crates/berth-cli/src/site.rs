@@ -38,26 +38,20 @@ impl SiteArgs {
     /// Load the site, check that the workspace berth reads is a directory, and name it on
     /// stderr.
     pub fn load(&self) -> anyhow::Result<Site> {
-        let site = self.load_unchecked()?;
+        let site = self.load_site()?;
         site.check_parent_root()?;
         announce(&site);
         Ok(site)
     }
 
     /// Load the site without looking at its workspace folder (doctor reports on it).
-    pub fn load_unchecked(&self) -> anyhow::Result<Site> {
+    pub fn load_site(&self) -> berth_core::Result<Site> {
         let origin = self.config.display().to_string();
         let text = read_input(&self.config, "config")?;
         let root = match &self.parent_root {
             Some(p) => ParentRoot::Explicit(p.clone()),
             None => ParentRoot::Default,
         };
-        Ok(Site::from_config_text(
-            &text,
-            &origin,
-            &self.site,
-            self.role.as_deref(),
-            root,
-        )?)
+        Site::from_config_text(&text, &origin, &self.site, self.role.as_deref(), root)
     }
 }

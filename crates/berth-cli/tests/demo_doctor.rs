@@ -197,17 +197,8 @@ fn doctor_passes_on_the_demo_workspace_it_kept(rt: DockerRuntime) {
     assert!(block_on(rt.network_exists(&network)).unwrap());
     assert!(block_on(rt.image_exists(&image)).unwrap());
 
-    let config = workspace.join("local/resources.json").display().to_string();
-    let root = workspace.display().to_string();
-    let (code, stdout, stderr) = run(&mut berth(&[
-        "doctor",
-        "--config",
-        &config,
-        "--site",
-        "site-1",
-        "--parent-root",
-        &root,
-    ]));
+    let config = workspace.join("local/resources.json");
+    let (code, stdout, stderr) = run(&mut doctor(&config, &workspace));
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains(&format!("✓ network '{network}' exists")),
@@ -221,16 +212,7 @@ fn doctor_passes_on_the_demo_workspace_it_kept(rt: DockerRuntime) {
         assert!(stdout.contains(&format!("✓ {promise}: ")), "{promise}:\n{stdout}");
     }
 
-    let (code, stdout, _) = run(&mut berth(&[
-        "doctor",
-        "--json",
-        "--config",
-        &config,
-        "--site",
-        "site-1",
-        "--parent-root",
-        &root,
-    ]));
+    let (code, stdout, _) = run(doctor(&config, &workspace).arg("--json"));
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(report["ok"], true);
@@ -261,7 +243,8 @@ fn bare_site(root: &Path, network: &str, with_startup: bool, with_local: bool) -
     config
 }
 
-fn doctor(config: &Path, root: &Path) -> Command {
+/// `berth doctor` for site-1 with `config`, reading the workspace at `workspace`.
+fn doctor(config: &Path, workspace: &Path) -> Command {
     berth(&[
         "doctor",
         "--config",
@@ -269,7 +252,7 @@ fn doctor(config: &Path, root: &Path) -> Command {
         "--site",
         "site-1",
         "--parent-root",
-        &root.join("workspace").display().to_string(),
+        &workspace.display().to_string(),
     ])
 }
 
@@ -280,7 +263,7 @@ fn doctor_fails_with_the_create_command_when_the_network_is_missing(rt: DockerRu
     let tmp = tempfile::tempdir().unwrap();
     let config = bare_site(tmp.path(), &network, true, true);
 
-    let (code, stdout, stderr) = run(&mut doctor(&config, tmp.path()));
+    let (code, stdout, stderr) = run(&mut doctor(&config, &tmp.path().join("workspace")));
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains(&format!("✗ network '{network}' does not exist")),
@@ -300,7 +283,7 @@ fn doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket() {
     let config = bare_site(tmp.path(), "nvflare-network", true, true);
 
     let (code, stdout, stderr) =
-        run(doctor(&config, tmp.path()).env("DOCKER_HOST", "unix:///nonexistent.sock"));
+        run(doctor(&config, &tmp.path().join("workspace")).env("DOCKER_HOST", "unix:///nonexistent.sock"));
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains("✗ cannot reach the engine at unix:///nonexistent.sock (from DOCKER_HOST=unix:///nonexistent.sock)"),
@@ -315,7 +298,7 @@ fn doctor_fails_with_a_fix_when_docker_host_points_at_a_wrong_socket() {
         "{stdout}"
     );
 
-    let (code, stdout, _) = run(doctor(&config, tmp.path())
+    let (code, stdout, _) = run(doctor(&config, &tmp.path().join("workspace"))
         .arg("--json")
         .env("DOCKER_HOST", "unix:///nonexistent.sock"));
     assert_eq!(code, 1);
@@ -335,7 +318,7 @@ fn doctor_fails_with_a_fix_when_the_workspace_lacks_startup_or_local() {
     for (with_startup, with_local, missing) in [(false, true, "startup/"), (true, false, "local/")] {
         let tmp = tempfile::tempdir().unwrap();
         let config = bare_site(tmp.path(), "nvflare-network", with_startup, with_local);
-        let (code, stdout, stderr) = run(&mut doctor(&config, tmp.path()));
+        let (code, stdout, stderr) = run(&mut doctor(&config, &tmp.path().join("workspace")));
         assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
         let workspace = tmp.path().join("workspace");
         assert!(

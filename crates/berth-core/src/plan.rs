@@ -9,7 +9,7 @@ use crate::parent_url::rewrite_parent_url;
 use crate::pyval::{self, Map};
 use crate::resources::portable_resources;
 use crate::sdk_kwargs;
-use crate::study::{self, DataMount, StudyRuntime};
+use crate::study::{self, DataMount, StudyRuntime, STUDY_RUNTIME_FILE};
 use crate::workspace::{self, check_mount_source, join_posix, safe_workspace_child_path};
 use crate::{labels, names, Error, Result, BERTH_PYTHON_DIR, BERTH_PYTHON_TARGET, WORKSPACE_MOUNT};
 use indexmap::IndexMap;
@@ -442,6 +442,19 @@ fn python_path(req: &PlanRequest<'_>, job_id: &str) -> Result<String> {
     Ok(items.join(":"))
 }
 
+/// The site's container options (`default_job_container_kwargs`) translated on their own,
+/// as a launch translates them before merging: errors name the site config's field.
+pub fn translate_site_options(site: &SiteConfig) -> Result<sdk_kwargs::EngineFields> {
+    sdk_kwargs::translate(&site.default_job_container_kwargs, "default_job_container_kwargs")
+}
+
+/// One study's `docker_kwargs` translated on their own, as a launch of that study translates
+/// them before merging: errors name the study and its file.
+pub fn translate_study_options(study: &str, kwargs: &Map) -> Result<sdk_kwargs::EngineFields> {
+    let source = format!("studies.{study}.docker_kwargs in {STUDY_RUNTIME_FILE}");
+    sdk_kwargs::translate(kwargs, &source)
+}
+
 /// Spec §6.6: merge site -> study -> job container options, apply GPU / CPU / memory, and
 /// translate the result into Engine API fields.
 fn container_options(
@@ -452,18 +465,14 @@ fn container_options(
     portable: &crate::resources::PortableResources,
 ) -> Result<sdk_kwargs::EngineFields> {
     // Validate each layer on its own first, so an error names the file it came from.
-    sdk_kwargs::translate(&site.default_job_container_kwargs, "default_job_container_kwargs")?;
+    translate_site_options(site)?;
     let mut merged = Map::new();
     if let Some(rt) = &site.runtime {
         merged.insert("runtime".into(), json!(rt));
     }
     merged.extend(site.default_job_container_kwargs.clone());
     if let Some(rt) = runtime {
-        let source = format!(
-            "studies.{}.docker_kwargs in local/study_runtime.yaml",
-            study_name.unwrap_or_default()
-        );
-        sdk_kwargs::translate(&rt.docker_kwargs, &source)?;
+        translate_study_options(study_name.unwrap_or_default(), &rt.docker_kwargs)?;
         merged.extend(rt.docker_kwargs.clone());
     }
     merged.extend(job_container_kwargs(job_spec));

@@ -7,6 +7,20 @@ use serde_json::Value;
 /// the first failing field in the order the submitter wrote them).
 pub type Map = serde_json::Map<String, Value>;
 
+/// The strings of a JSON list, in order; other items, and a value that is not a list, give
+/// none. How the engine's string-list fields (`Env`, `CapAdd`, `SecurityOpt`, ...) are read.
+pub fn string_items(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Python's truthiness of the value upstream would have deserialised.
 pub fn is_truthy(v: &Value) -> bool {
     match v {

@@ -155,20 +155,23 @@ pub fn unknown_keys(kwargs: &Map) -> Vec<&str> {
         .collect()
 }
 
+/// The launcher-owned keys among `keys`, sorted (as upstream lists them in its errors).
+pub fn reserved_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut reserved: Vec<&str> = keys.into_iter().filter(|k| is_reserved_kwarg(k)).collect();
+    reserved.sort_unstable();
+    reserved
+}
+
 /// Refuses launcher-owned keys in site-level container options (`source` names them, e.g.
 /// `default_job_container_kwargs`): Invalid "<source> must not contain reserved keys:
 /// ['a', 'b']" (sorted, as upstream words it), with the whole reserved list as the hint.
-/// Study files word the same rule their own way (see `study::v2`).
+/// Study files word the same rule their own way, as upstream does (see `study::v2`); both
+/// take the keys from [`reserved_keys`].
 pub fn refuse_reserved(kwargs: &Map, source: &str) -> Result<()> {
-    let mut reserved: Vec<&str> = kwargs
-        .keys()
-        .map(String::as_str)
-        .filter(|k| is_reserved_kwarg(k))
-        .collect();
+    let reserved = reserved_keys(kwargs.keys().map(String::as_str));
     if reserved.is_empty() {
         return Ok(());
     }
-    reserved.sort_unstable();
     let listed: Vec<String> = reserved.iter().map(|k| format!("'{k}'")).collect();
     Err(Error::invalid(format!(
         "{source} must not contain reserved keys: [{}]",

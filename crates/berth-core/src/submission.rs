@@ -581,59 +581,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn c309_c312_legacy_gpu_mismatch() {
-        // C309 (no @default), C312 (with @default num_of_cpus)
-        let rs = json!({"site-1": {"process": {"num_of_gpus": 1}, "docker": {"num_of_gpus": 8}}});
-        assert_invalid(json!({"resource_spec": rs}), "legacy process num_of_gpus");
-        let mut rs = map(rs);
-        rs.insert("@default".into(), json!({"num_of_cpus": 4}));
-        assert_invalid(json!({"resource_spec": rs}), "legacy process num_of_gpus");
+    /// The two resource specs of a legacy-GPU case: site-1's entry (a native GPU request and
+    /// a legacy process GPU count) alone, and next to an `@default` CPU count.
+    fn legacy_gpu_specs(native: Value, process_gpus: i64) -> [Value; 2] {
+        let mut site = map(json!({"process": {"num_of_gpus": process_gpus}}));
+        site.extend(map(native));
+        [
+            json!({"resource_spec": {"site-1": site.clone()}}),
+            json!({"resource_spec": {"@default": {"num_of_cpus": 4}, "site-1": site}}),
+        ]
     }
 
     #[test]
-    fn c310_c311_c313_c314_legacy_gpu_mismatch_k8s_slurm() {
-        // C310, C311, C313, C314
+    fn c309_c314_legacy_gpu_mismatch() {
+        // C309 (docker), C310, C311 (k8s, slurm), C312-C314 (the same with @default num_of_cpus)
         for native in [
+            json!({"docker": {"num_of_gpus": 8}}),
             json!({"k8s": {"num_of_gpus": 8}}),
             json!({"slurm": {"nodes": 2, "gpus_per_node": 4}}),
         ] {
-            let mut site = map(native);
-            site.insert("process".into(), json!({"num_of_gpus": 1}));
-            assert_invalid(
-                json!({"resource_spec": {"site-1": site.clone()}}),
-                "legacy process num_of_gpus",
-            );
-            assert_invalid(
-                json!({"resource_spec": {"@default": {"num_of_cpus": 4}, "site-1": site}}),
-                "legacy process num_of_gpus",
-            );
+            for meta in legacy_gpu_specs(native, 1) {
+                assert_invalid(meta, "legacy process num_of_gpus");
+            }
         }
     }
 
     #[test]
-    fn c315_c318_matching_legacy_gpus_pass() {
-        // C315 (no @default), C318 (with @default: the portable/native GPU conflict is waived)
-        let rs = json!({"site-1": {"process": {"num_of_gpus": 2}, "docker": {"num_of_gpus": 2}}});
-        assert!(check(json!({"resource_spec": rs})).is_ok());
-        let mut rs = map(rs);
-        rs.insert("@default".into(), json!({"num_of_cpus": 4}));
-        assert!(check(json!({"resource_spec": rs})).is_ok());
-    }
-
-    #[test]
-    fn c316_c317_c319_c320_matching_legacy_gpus_k8s_slurm() {
-        // C316, C317, C319, C320
+    fn c315_c320_matching_legacy_gpus_pass() {
+        // C315-C317 (docker, k8s, slurm), C318-C320 (with @default: the portable/native GPU
+        // conflict is waived)
         for native in [
+            json!({"docker": {"num_of_gpus": 2}}),
             json!({"k8s": {"num_of_gpus": 2}}),
             json!({"slurm": {"nodes": 2, "gpus_per_node": 1}}),
         ] {
-            let mut site = map(native);
-            site.insert("process".into(), json!({"num_of_gpus": 2}));
-            assert!(check(json!({"resource_spec": {"site-1": site.clone()}})).is_ok());
-            assert!(
-                check(json!({"resource_spec": {"@default": {"num_of_cpus": 4}, "site-1": site}})).is_ok()
-            );
+            for meta in legacy_gpu_specs(native, 2) {
+                assert!(check(meta.clone()).is_ok(), "{meta}");
+            }
         }
     }
 

@@ -339,16 +339,7 @@ fn check_parse_only(c: &Map) -> Result<(), String> {
 }
 
 fn env_of(plan: &berth_core::plan::ContainerPlan) -> Vec<String> {
-    plan.create["Env"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    berth_core::pyval::string_items(plan.create.get("Env"))
 }
 
 /// One assertion on an accepted plan.

@@ -83,6 +83,17 @@ impl DeadlineRuntime {
         self.state.out.load(Ordering::SeqCst)
     }
 
+    /// An engine request outside the [`ContainerRuntime`] trait (one of the Docker runtime's
+    /// own calls: the engine's details, an image import) under the same deadline; `what`
+    /// names it in the message of a timeout ("the import of image 'x'").
+    pub async fn within<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = EngineResult<T>>,
+    ) -> EngineResult<T> {
+        self.bounded(what, self.deadline, request).await
+    }
+
     async fn bounded<T>(
         &self,
         what: &str,

@@ -11,7 +11,8 @@
 //! No thread, connection or polling loop per job.
 //!
 //! Front ends: [`Site`] (the [`site`] module) is what the CLI and the Python package both
-//! drive: config, settings, plan, store, engine and job lookup, in one place.
+//! drive: config, settings, plan, store, engine and job lookup, in one place. [`doctor`]
+//! checks a site before its first job with the same rules, as findings a front prints.
 //!
 //! Durability: [`Launcher::recover`] (the [`recovery`] module) settles every container and
 //! launch of the site after a restart; [`retention`] keeps failed jobs' containers for a
@@ -19,6 +20,7 @@
 //! container is removed.
 
 mod blocking;
+pub mod doctor;
 mod executor;
 mod handle;
 mod job;

@@ -106,6 +106,11 @@ pub fn duration_setting(field: &str, secs: f64) -> Result<Duration> {
     })
 }
 
+/// The uid:gid jobs run as: the berth process's own.
+pub fn process_user() -> (u32, u32) {
+    (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+}
+
 /// One site: its validated config, name, role, where berth reads its workspace, and the
 /// user its jobs run as.
 #[derive(Debug, Clone)]
@@ -182,8 +187,8 @@ impl Site {
             role,
             parent_root,
             parent_root_origin,
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
+            uid: process_user().0,
+            gid: process_user().1,
         };
         // Every setting is checked now, so a bad one is an input error before any launch.
         site.settings()?;

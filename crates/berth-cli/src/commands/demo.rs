@@ -379,7 +379,7 @@ fn run_site(
         role: None,
         parent_root: Some(layout.workspace.clone()),
     }
-    .load_unchecked()?;
+    .load_site()?;
 
     // The jobs: folders, then plans (pure), then launches.
     let run = run_id();

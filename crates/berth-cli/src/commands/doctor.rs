@@ -2,11 +2,10 @@
 //! is missing. Prints a checklist (or JSON with `--json`); the exit status is 1 when any
 //! check failed (warnings do not fail).
 
-mod checks;
-
 use crate::site::SiteArgs;
 use crate::style::Style;
-use checks::{Check, Checklist, Status};
+use berth_launcher::doctor::{self, Check, Checklist, Status};
+use berth_launcher::Site;
 use clap::Args;
 use serde_json::json;
 
@@ -20,13 +19,47 @@ pub struct DoctorCmd {
 }
 
 pub fn run(cmd: &DoctorCmd) -> anyhow::Result<i32> {
-    let list = checks::run_all(&cmd.site);
+    let mut list = Checklist::default();
+    let site = check_config(&mut list, &cmd.site);
+    doctor::check_site(&mut list, site.as_ref());
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&cmd.site, &list))?);
     } else {
         print(&cmd.site, &list, Style::detect());
     }
     Ok(if list.failed() { 1 } else { 0 })
+}
+
+/// Load the site as every command does (the workspace folder is checked with the layout),
+/// and report the config as the first check: it is about this command's own inputs.
+fn check_config(list: &mut Checklist, args: &SiteArgs) -> Option<Site> {
+    match args.load_site() {
+        Ok(site) => {
+            crate::site::announce(&site);
+            list.pass(
+                "config",
+                doctor::CONFIG,
+                format!(
+                    "{}: {} for site '{}'",
+                    args.config.display(),
+                    site.role.launcher_class(),
+                    site.name
+                ),
+            );
+            Some(site)
+        }
+        Err(e) => {
+            let fix = e.hint().map(str::to_string).unwrap_or_else(|| {
+                if e.message().starts_with("cannot read config") {
+                    "pass --config with the site's local/resources.json (or a JSON object of the launcher args)".into()
+                } else {
+                    "fix the launcher args in local/resources.json (or the plain args file)".into()
+                }
+            });
+            list.fail("config", doctor::CONFIG, e.message().to_string(), fix);
+            None
+        }
+    }
 }
 
 fn status_word(status: Status) -> &'static str {

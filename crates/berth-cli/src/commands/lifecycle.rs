@@ -1,7 +1,7 @@
 //! `berth launch`, `wait`, `status` and `stop`: one job, found by berth's labels, so a
 //! `launch` in one process and a `wait` in another work.
 
-use crate::commands::plan::{plan_job, JobArgs};
+use crate::commands::plan::{plan_job, JobCmd};
 use crate::context::{open, open_site};
 use crate::live::LiveLine;
 use crate::output::{exit_status, job_json};
@@ -13,17 +13,6 @@ use berth_store::HistoryEntry;
 use clap::Args;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Args)]
-pub struct LaunchCmd {
-    #[command(flatten)]
-    pub site: SiteArgs,
-    #[command(flatten)]
-    pub job: JobArgs,
-    /// Print JSON (the default output; accepted so every result command takes it).
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// A job of the site: its id, or a container id or name.
 #[derive(Debug, Clone, Args)]
@@ -111,7 +100,7 @@ fn check_recorded(handle: &BlockingJobHandle) -> anyhow::Result<()> {
     }
 }
 
-pub fn launch(cmd: &LaunchCmd) -> anyhow::Result<i32> {
+pub fn launch(cmd: &JobCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let plan = plan_job(&site, &cmd.job)?;
     let ctx = open_site(&site)?;

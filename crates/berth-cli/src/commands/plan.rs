@@ -25,8 +25,10 @@ pub struct JobArgs {
     pub byoc: bool,
 }
 
+// A site and one job's launch inputs: what `plan` and `launch` take. (A plain comment:
+// each command's help text is its variant's doc in main.rs.)
 #[derive(Debug, Clone, Args)]
-pub struct PlanCmd {
+pub struct JobCmd {
     #[command(flatten)]
     pub site: SiteArgs,
     #[command(flatten)]
@@ -60,7 +62,7 @@ pub fn plan_job(site: &Site, job: &JobArgs) -> anyhow::Result<ContainerPlan> {
     Ok(plan)
 }
 
-pub fn run(cmd: &PlanCmd) -> anyhow::Result<i32> {
+pub fn run(cmd: &JobCmd) -> anyhow::Result<i32> {
     let site = cmd.site.load()?;
     let plan = plan_job(&site, &cmd.job)?;
     println!("{}", serde_json::to_string_pretty(&plan.to_json())?);

@@ -8,7 +8,7 @@ use super::v1::NAME_HINT;
 use super::yaml::{self, py_str_list, Node};
 use super::{data_mount_target, DataMount, SecretEnvRef, StudyRuntime};
 use crate::error::{Error, Result};
-use crate::sdk_kwargs::is_reserved_kwarg;
+use crate::sdk_kwargs::reserved_keys;
 use indexmap::IndexMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -303,13 +303,8 @@ impl Parser {
             )));
         }
         let entries = self.optional_map(Some(value), &at)?;
-        let mut reserved: Vec<&str> = entries
-            .iter()
-            .filter_map(|(k, _)| k.as_str())
-            .filter(|k| is_reserved_kwarg(k))
-            .collect();
+        let reserved = reserved_keys(entries.iter().filter_map(|(k, _)| k.as_str()));
         if !reserved.is_empty() {
-            reserved.sort_unstable();
             return Err(self
                 .err(format!(
                     "{at} must not contain launcher-owned key(s) {}",
