@@ -593,29 +593,30 @@ mod tests {
     }
 
     #[test]
-    fn c309_c314_legacy_gpu_mismatch() {
-        // C309 (docker), C310, C311 (k8s, slurm), C312-C314 (the same with @default num_of_cpus)
-        for native in [
-            json!({"docker": {"num_of_gpus": 8}}),
-            json!({"k8s": {"num_of_gpus": 8}}),
-            json!({"slurm": {"nodes": 2, "gpus_per_node": 4}}),
-        ] {
-            for meta in legacy_gpu_specs(native, 1) {
+    fn c309_c320_legacy_gpus_against_native_requests() {
+        // C309-C311 (docker, k8s, slurm asking for more GPUs than the legacy process count)
+        // and C312-C314 (the same with @default num_of_cpus) are refused; C315-C317 (the
+        // counts match) and C318-C320 (with @default: the portable/native GPU conflict is
+        // waived) pass.
+        let cases = [
+            (
+                json!({"docker": {"num_of_gpus": 8}}),
+                json!({"docker": {"num_of_gpus": 2}}),
+            ),
+            (
+                json!({"k8s": {"num_of_gpus": 8}}),
+                json!({"k8s": {"num_of_gpus": 2}}),
+            ),
+            (
+                json!({"slurm": {"nodes": 2, "gpus_per_node": 4}}),
+                json!({"slurm": {"nodes": 2, "gpus_per_node": 1}}),
+            ),
+        ];
+        for (mismatch, matching) in cases {
+            for meta in legacy_gpu_specs(mismatch, 1) {
                 assert_invalid(meta, "legacy process num_of_gpus");
             }
-        }
-    }
-
-    #[test]
-    fn c315_c320_matching_legacy_gpus_pass() {
-        // C315-C317 (docker, k8s, slurm), C318-C320 (with @default: the portable/native GPU
-        // conflict is waived)
-        for native in [
-            json!({"docker": {"num_of_gpus": 2}}),
-            json!({"k8s": {"num_of_gpus": 2}}),
-            json!({"slurm": {"nodes": 2, "gpus_per_node": 1}}),
-        ] {
-            for meta in legacy_gpu_specs(native, 2) {
+            for meta in legacy_gpu_specs(matching, 2) {
                 assert!(check(meta.clone()).is_ok(), "{meta}");
             }
         }

@@ -137,12 +137,7 @@ pub(super) fn check_engine(list: &mut Checklist, site: Option<&Site>) -> Option<
 }
 
 pub(super) fn check_network(list: &mut Checklist, site: Option<&Site>, engine: Option<&Engine>) {
-    let Some(site) = site else {
-        list.skip(
-            "network",
-            ENGINE,
-            "site network: the site config did not load".into(),
-        );
+    let Some(site) = list.site_or_skip(site, "network", ENGINE, "site network") else {
         return;
     };
     let name = &site.config.network;

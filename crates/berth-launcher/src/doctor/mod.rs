@@ -77,8 +77,29 @@ impl Checklist {
         self.add(id, group, Status::Fail, summary, Some(fix));
     }
 
+    /// A failure in the words of the core's error: its message, and its hint as the fix
+    /// (`fix` when it has none).
+    pub fn fail_with(&mut self, id: &'static str, group: &'static str, e: &berth_core::Error, fix: String) {
+        let fix = e.hint().map_or(fix, str::to_string);
+        self.fail(id, group, e.message().to_string(), fix);
+    }
+
     pub fn skip(&mut self, id: &'static str, group: &'static str, summary: String) {
         self.add(id, group, Status::Skip, summary, None);
+    }
+
+    /// The site, or a skip of check `id` ("<what>: the site config did not load").
+    fn site_or_skip<'a>(
+        &mut self,
+        site: Option<&'a Site>,
+        id: &'static str,
+        group: &'static str,
+        what: &str,
+    ) -> Option<&'a Site> {
+        if site.is_none() {
+            self.skip(id, group, format!("{what}: the site config did not load"));
+        }
+        site
     }
 
     pub fn failed(&self) -> bool {

@@ -13,12 +13,7 @@ const LAYOUT_FIX: &str = "point the launcher's workspace (or --parent-root) at t
 /// Host workspace set; parent root, startup/ and local/ present; local/ readable; the
 /// store dir writable. Returns whether local/ can be read (the study files live there).
 pub(super) fn check_workspace(list: &mut Checklist, site: Option<&Site>) -> bool {
-    let Some(site) = site else {
-        list.skip(
-            "workspace",
-            WORKSPACE,
-            "workspace: the site config did not load".into(),
-        );
+    let Some(site) = list.site_or_skip(site, "workspace", WORKSPACE, "workspace") else {
         return false;
     };
     match &site.config.workspace {
@@ -136,14 +131,7 @@ pub(super) fn check_study_files(
     site: Option<&Site>,
     local_ok: bool,
 ) -> Option<SiteStudies> {
-    let Some(site) = site else {
-        list.skip(
-            "study_files",
-            STUDY,
-            "study files: the site config did not load".into(),
-        );
-        return None;
-    };
+    let site = list.site_or_skip(site, "study_files", STUDY, "study files")?;
     if !local_ok {
         list.skip("study_files", STUDY, "study files: local/ cannot be read".into());
         return None;
@@ -246,12 +234,7 @@ pub(super) fn check_container_options(
     site: Option<&Site>,
     studies: Option<&SiteStudies>,
 ) {
-    let Some(site) = site else {
-        list.skip(
-            "container_options",
-            OPTIONS,
-            "container options: the site config did not load".into(),
-        );
+    let Some(site) = list.site_or_skip(site, "container_options", OPTIONS, "container options") else {
         return;
     };
     let kwargs = &site.config.default_job_container_kwargs;
@@ -269,13 +252,11 @@ pub(super) fn check_container_options(
                 kwargs.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         ),
-        Err(e) => list.fail(
+        Err(e) => list.fail_with(
             "container_options",
             OPTIONS,
-            e.message().to_string(),
-            e.hint()
-                .map(str::to_string)
-                .unwrap_or_else(|| "use the Python Docker SDK's names and value forms".into()),
+            &e,
+            "use the Python Docker SDK's names and value forms".into(),
         ),
     }
     let Some(rt) = studies.and_then(|s| s.runtime.as_ref()) else {
@@ -285,13 +266,11 @@ pub(super) fn check_container_options(
         let source = format!("studies.{name}.docker_kwargs");
         match plan::translate_study_options(name, &s.docker_kwargs) {
             Ok(_) => list.pass("container_options", OPTIONS, format!("{source} translate")),
-            Err(e) => list.fail(
+            Err(e) => list.fail_with(
                 "container_options",
                 OPTIONS,
-                e.message().to_string(),
-                e.hint()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("fix {source} in {STUDY_RUNTIME_FILE}")),
+                &e,
+                format!("fix {source} in {STUDY_RUNTIME_FILE}"),
             ),
         }
     }
@@ -339,6 +318,21 @@ mod tests {
         }
     }
 
+    /// A temp workspace with local/ and this study runtime file.
+    fn workspace_with_study_runtime(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("local")).unwrap();
+        std::fs::write(dir.path().join(STUDY_RUNTIME_FILE), text).unwrap();
+        dir
+    }
+
+    /// The one failed check of `list`.
+    fn only_failure(list: &Checklist) -> Vec<&super::super::Check> {
+        let failed: Vec<_> = list.checks.iter().filter(|c| c.status == Status::Fail).collect();
+        assert_eq!(failed.len(), 1, "{:?}", list.checks);
+        failed
+    }
+
     #[test]
     fn a_workspace_without_startup_fails_with_the_layout_fix() {
         let dir = tempfile::tempdir().unwrap();
@@ -355,21 +349,14 @@ mod tests {
 
     #[test]
     fn both_study_files_fail_with_the_launch_message() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("local")).unwrap();
-        std::fs::write(
-            dir.path().join(STUDY_RUNTIME_FILE),
-            "format_version: 2\nstudies: {}\n",
-        )
-        .unwrap();
+        let dir = workspace_with_study_runtime("format_version: 2\nstudies: {}\n");
         std::fs::write(dir.path().join(STUDY_DATA_FILE), "{}\n").unwrap();
         let site = site_at(dir.path(), None);
         let mut list = Checklist::default();
         check_study_files(&mut list, Some(&site), true);
         let launch =
             berth_core::study::load_runtime_for_launch(dir.path(), None, &mut Vec::new()).unwrap_err();
-        let failed: Vec<_> = list.checks.iter().filter(|c| c.status == Status::Fail).collect();
-        assert_eq!(failed.len(), 1, "{:?}", list.checks);
+        let failed = only_failure(&list);
         assert!(
             failed[0].summary.contains("cannot be combined"),
             "{:?}",
@@ -380,21 +367,16 @@ mod tests {
 
     #[test]
     fn a_study_option_a_launch_refuses_fails_with_the_launch_message() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("local")).unwrap();
-        std::fs::write(
-            dir.path().join(STUDY_RUNTIME_FILE),
+        let dir = workspace_with_study_runtime(
             "format_version: 2\nstudies:\n  s1:\n    docker_kwargs:\n      shm_size: 8q\n",
-        )
-        .unwrap();
+        );
         let site = site_at(dir.path(), Some(dir.path().display().to_string()));
         let mut list = Checklist::default();
         let studies = check_study_files(&mut list, Some(&site), true);
         check_container_options(&mut list, Some(&site), studies.as_ref());
         let rt = studies.as_ref().and_then(|s| s.runtime.as_ref()).unwrap();
         let launch = plan::translate_study_options("s1", &rt.studies["s1"].docker_kwargs).unwrap_err();
-        let failed: Vec<_> = list.checks.iter().filter(|c| c.status == Status::Fail).collect();
-        assert_eq!(failed.len(), 1, "{:?}", list.checks);
+        let failed = only_failure(&list);
         assert_eq!(failed[0].id, "container_options");
         assert_eq!(failed[0].summary, launch.message());
         assert!(
