@@ -78,7 +78,11 @@ rootfs="$(DEBIAN_SUITE="$suite" DEBIAN_PACKAGES="$packages" "$repo/e2e/rootfs.sh
 rootfs_key="$(basename "$rootfs" .tar | sed 's/^rootfs-//')"
 base_image="berth-older-base:$rootfs_key-$suffix"
 docker import "$rootfs" "$base_image" >/dev/null
-glibc="$(docker run --rm --network none "$base_image" ldd --version | head -1 | awk '{print $NF}')"
+# The whole answer first: `| head -1` straight on docker would close the pipe early, and
+# docker then fails with "write /dev/stdout: broken pipe", which pipefail makes fatal.
+ldd_version="$(docker run --rm --network none "$base_image" ldd --version)"
+ldd_first_line="${ldd_version%%$'\n'*}"
+glibc="${ldd_first_line##* }"
 [ "$glibc" = "$glibc_expected" ] || fail "the $suite image has glibc $glibc, expected $glibc_expected"
 log "$suite image: glibc $glibc"
 
