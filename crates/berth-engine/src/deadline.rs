@@ -9,9 +9,13 @@
 //! What is bounded and how:
 //! - every single request: the deadline;
 //! - `stop`: the deadline plus the grace period (the engine waits that long on purpose);
-//! - `events` and `logs` with `follow`: the engine is pinged within the deadline before
-//!   the stream is opened, so a hung engine is an error at once rather than a silent stream;
-//!   the open stream itself has no deadline (no event may come for hours);
+//! - `events`: the engine is pinged within the deadline before the stream is opened, so a
+//!   hung engine is an error at once rather than a silent stream; the open stream itself
+//!   has no deadline (no event may come for hours);
+//! - `logs` with `follow`: the first answer (a chunk, the end, an error) within the
+//!   deadline, or else a ping within the deadline; after either, no deadline (a job may be
+//!   quiet for hours). A followed log that answers at once, as one beside a stop does,
+//!   costs no request beyond its own;
 //! - `logs` without `follow`: each chunk must arrive within the deadline;
 //! - `pull_image` and `wait_exit` are not bounded: a pull of a large image and a wait for a
 //!   container's end take as long as they take. The launcher uses neither on a path that
@@ -163,6 +167,33 @@ fn after_ping<T: Send + 'static>(
     .boxed()
 }
 
+/// `stream` as is once it has answered within the deadline or, when it is still silent
+/// then, once a ping within the deadline has shown the engine is there; the ping's failure
+/// is the stream's last item.
+fn answered_or_pinged<T: Send + 'static>(
+    rt: DeadlineRuntime,
+    stream: BoxStream<'static, EngineResult<T>>,
+) -> BoxStream<'static, EngineResult<T>> {
+    let first = async move {
+        let mut stream = stream;
+        let head = match tokio::time::timeout(rt.deadline, stream.next()).await {
+            Ok(first) => first,
+            Err(_) => match rt.bounded("a ping", rt.deadline, rt.inner.ping()).await {
+                Ok(_) => stream.next().await,
+                Err(e) => return stream::once(async move { Err(e) }).boxed(),
+            },
+        };
+        if let Some(item) = &head {
+            rt.state.observe(item);
+        }
+        match head {
+            Some(item) => stream::once(async move { item }).chain(stream).boxed(),
+            None => stream::empty().boxed(),
+        }
+    };
+    stream::once(first).flatten().boxed()
+}
+
 #[async_trait]
 impl ContainerRuntime for DeadlineRuntime {
     fn address(&self) -> String {
@@ -246,7 +277,7 @@ impl ContainerRuntime for DeadlineRuntime {
         let inner = self.inner.clone();
         let id = id.to_string();
         if follow {
-            return after_ping(self.clone(), move || inner.logs(&id, true));
+            return answered_or_pinged(self.clone(), inner.logs(&id, true));
         }
         // Each chunk within the deadline; the first error ends the stream.
         let rt = self.clone();
@@ -355,6 +386,59 @@ mod tests {
             matches!(first, Some(Err(EngineError::Unreachable(_)))),
             "{first:?}"
         );
+    }
+
+    fn chunk(text: &str) -> crate::LogChunk {
+        crate::LogChunk {
+            stream: crate::LogStream::Stdout,
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_followed_log_that_answers_at_once_costs_no_ping() {
+        let fake = FakeRuntime::with("net", "img");
+        let id = fake.seed_container(
+            "c",
+            "img",
+            Default::default(),
+            crate::fake::FakeStatus::Exited,
+            Some(0),
+        );
+        fake.set_logs(&id, vec![chunk("one\n"), chunk("two\n")]);
+        let rt = wrapped(&fake, Duration::from_secs(5));
+        let got: Vec<_> = rt.logs(&id, true).collect().await;
+        let texts: Vec<_> = got.into_iter().map(|c| c.unwrap().bytes).collect();
+        assert_eq!(texts, vec![b"one\n".to_vec(), b"two\n".to_vec()]);
+        assert_eq!(fake.count(crate::fake::Method::Ping), 0);
+        assert_eq!(fake.count(crate::fake::Method::Logs), 1);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_followed_log_goes_on_once_a_ping_shows_the_engine_is_there() {
+        let fake = FakeRuntime::with("net", "img");
+        let id = fake.seed_container(
+            "c",
+            "img",
+            Default::default(),
+            crate::fake::FakeStatus::Running,
+            None,
+        );
+        fake.set_logs(&id, vec![chunk("late\n")]);
+        let rt = wrapped(&fake, Duration::from_millis(100));
+        let follow = tokio::spawn({
+            let rt = rt.clone();
+            let id = id.clone();
+            async move { rt.logs(&id, true).collect::<Vec<_>>().await }
+        });
+        // Silent for three deadlines, then the job ends.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!follow.is_finished(), "a quiet job's log must not end");
+        assert_eq!(fake.count(crate::fake::Method::Ping), 1);
+        assert!(fake.exit(&id, 0));
+        let got = follow.await.unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].as_ref().unwrap().bytes, b"late\n".to_vec());
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! [`crate::lifecycle`] alone.
 //!
 //! Order of an observed end: the outcome is recorded durably, then the terminal state is
-//! set, then a background cleanup copies the output and removes the container; the
+//! set, then a background cleanup copies the output and removes the container (the
+//! copy's flush to disk runs beside the removal: the bytes are out of the engine); the
 //! handle's `settled` channel turns `true` when that cleanup is over, and the launcher
 //! counts cleanups in flight so a short-lived process can wait for them before it exits.
 //! `terminate()` keeps its own order: stop, with the ABORTED record and the output copy
@@ -46,6 +47,27 @@ async fn try_remove(runtime: &dyn ContainerRuntime, id: &str, name: &str, last: 
         }
     }
     true
+}
+
+/// Log what keeping a job's output came to; the file when it was kept.
+fn kept(job_id: &str, flushed: Result<(PathBuf, u64), String>) -> Option<PathBuf> {
+    match flushed {
+        Ok((path, bytes)) => {
+            tracing::debug!(job_id = %job_id, file = %path.display(), bytes, "job output kept");
+            Some(path)
+        }
+        Err(e) => {
+            tracing::warn!(job_id = %job_id, "cannot keep the job's output: {e}");
+            None
+        }
+    }
+}
+
+/// Flush a copied output to disk, if there is one.
+async fn flush(job_id: &str, copied: Option<joblog::Copied>) {
+    if let Some(copied) = copied {
+        kept(job_id, copied.flush().await);
+    }
 }
 
 pub(crate) struct Shared {
@@ -164,53 +186,51 @@ impl Shared {
         joblog::job_dir(self.settings.parent_root.as_deref()?, job_id)
     }
 
-    /// Copy the container's output to the job's log file. Failures are logged, never
-    /// returned: the caller goes on to remove the container.
+    /// Copy the container's output to the job's log file and flush it. Failures are
+    /// logged, never returned: the caller goes on to remove the container.
     pub async fn save_log(
         &self,
         container_id: &str,
         job_id: &str,
         job_dir: Option<&Path>,
     ) -> Option<PathBuf> {
-        self.copy_log(container_id, job_id, job_dir, false).await
+        let copied = self.copy_log(container_id, job_id, job_dir, false).await?;
+        kept(job_id, copied.flush().await)
     }
 
+    /// The output copied into the job's log file, not yet flushed; `None` (logged) when
+    /// it could not be.
     async fn copy_log(
         &self,
         container_id: &str,
         job_id: &str,
         job_dir: Option<&Path>,
         follow: bool,
-    ) -> Option<PathBuf> {
+    ) -> Option<joblog::Copied> {
         let Some(dir) = job_dir else {
             tracing::debug!(job_id = %job_id, "no job folder known; the output is not kept");
             return None;
         };
-        match joblog::save(
+        let copied = joblog::copy(
             self.runtime.as_ref(),
             container_id,
             dir,
             self.settings.log_copy_timeout,
             follow,
         )
-        .await
-        {
-            Ok((path, bytes)) => {
-                tracing::debug!(job_id = %job_id, file = %path.display(), bytes, "job output kept");
-                Some(path)
-            }
-            Err(e) => {
-                tracing::warn!(job_id = %job_id, "cannot keep the job's output: {e}");
-                None
-            }
-        }
+        .await;
+        copied
+            .map_err(|e| tracing::warn!(job_id = %job_id, "cannot keep the job's output: {e}"))
+            .ok()
     }
 
-    /// Keep the job's output, then force-remove its container.
+    /// Keep the job's output, then force-remove its container. Once the output is out of
+    /// the engine, its flush to disk and the removal go on together.
     pub async fn save_log_and_remove(&self, h: &HandleState) {
-        self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
+        let copied = self
+            .copy_log(&h.container_id, &h.job_id, h.job_dir.as_deref(), false)
             .await;
-        self.remove_container(h).await;
+        tokio::join!(flush(&h.job_id, copied), self.remove_container(h));
     }
 
     /// After keeping a failed job's container, remove it once the retention period has
@@ -447,7 +467,8 @@ impl Shared {
     /// Two engine round trips in series, the stop and the removal. While the stop is under
     /// way the ABORTED outcome is committed (durable before the removal, as every outcome
     /// is; taken back if the stop was not heard) and the job's output is copied by
-    /// following its log until the container stops.
+    /// following its log until the container stops. The copy's flush to disk runs beside
+    /// the removal; both are over when this returns.
     pub async fn terminate(
         &self,
         h: &Arc<HandleState>,
@@ -505,8 +526,8 @@ impl Shared {
         };
         let copy = async {
             tokio::select! {
-                kept = self.copy_log(&h.container_id, &h.job_id, h.job_dir.as_deref(), true) => kept.is_some(),
-                _ = stop_failed.notified() => false,
+                copied = self.copy_log(&h.container_id, &h.job_id, h.job_dir.as_deref(), true) => copied,
+                _ = stop_failed.notified() => None,
             }
         };
         let to_record = outcome.clone();
@@ -527,6 +548,7 @@ impl Shared {
             }
         }
         if let Err(e @ EngineError::Unreachable(_)) = stopped {
+            flush(&h.job_id, copied).await;
             return Err(e);
         }
         let recorded = recorded.map_err(|e| {
@@ -534,13 +556,17 @@ impl Shared {
                 "cannot record the ABORTED outcome: {e}; keeping the container for recovery");
             e.to_string()
         });
-        if recorded.is_ok() && !copied && stopped.is_err() {
+        let copied = match copied {
             // The followed copy was abandoned; keep what the container has written so far.
-            self.save_log(&h.container_id, &h.job_id, h.job_dir.as_deref())
-                .await;
-        }
+            None if recorded.is_ok() && stopped.is_err() => {
+                self.copy_log(&h.container_id, &h.job_id, h.job_dir.as_deref(), false)
+                    .await
+            }
+            copied => copied,
+        };
+        // The output is out of the engine: its flush and the removal go on together.
         let actions = h.apply(Observation::Recorded(recorded));
-        self.run(h, actions).await;
+        tokio::join!(flush(&h.job_id, copied), self.run(h, actions));
         Ok(h.terminal().unwrap_or(JobReturnCode::Aborted))
     }
 

@@ -97,9 +97,32 @@ pub fn open_for_read(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Copy the container's complete output into `<job_dir>/berth-job.log`, within `limit`.
-/// Returns the file written and its size in bytes. With `follow`, the copy goes on until
-/// the container stops (a terminate reads the output while the kill is under way).
+/// The container's output, written to its job log file but not yet flushed to disk
+/// ([`Copied::flush`]). The container may be removed once the copy is here: the bytes are
+/// out of the engine.
+#[derive(Debug)]
+pub struct Copied {
+    pub path: PathBuf,
+    pub bytes: u64,
+    file: File,
+}
+
+impl Copied {
+    /// Flush the file to disk, on the runtime's blocking pool (a flush waits for the disk).
+    pub async fn flush(self) -> Result<(PathBuf, u64), String> {
+        let Copied { path, bytes, file } = self;
+        let flushed = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        match flushed {
+            Ok(()) => Ok((path, bytes)),
+            Err(e) => Err(format!("cannot flush {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Copy the container's complete output into `<job_dir>/berth-job.log`, within `limit`,
+/// and flush it to disk. Returns the file written and its size in bytes.
 pub async fn save(
     runtime: &dyn ContainerRuntime,
     container_id: &str,
@@ -107,6 +130,22 @@ pub async fn save(
     limit: Duration,
     follow: bool,
 ) -> Result<(PathBuf, u64), String> {
+    copy(runtime, container_id, job_dir, limit, follow)
+        .await?
+        .flush()
+        .await
+}
+
+/// [`save`] without the flush, for a caller that removes the container meanwhile. With
+/// `follow`, the copy goes on until the container stops (a terminate reads the output
+/// while the kill is under way).
+pub async fn copy(
+    runtime: &dyn ContainerRuntime,
+    container_id: &str,
+    job_dir: &Path,
+    limit: Duration,
+    follow: bool,
+) -> Result<Copied, String> {
     let path = job_log_path(job_dir);
     let copy = async {
         let mut stream = runtime.logs(container_id, follow).peekable();
@@ -123,12 +162,10 @@ pub async fn save(
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             written += chunk.bytes.len() as u64;
         }
-        file.sync_data()
-            .map_err(|e| format!("cannot flush {}: {e}", path.display()))?;
-        Ok::<u64, String>(written)
+        Ok::<_, String>((file, written))
     };
     match tokio::time::timeout(limit, copy).await {
-        Ok(Ok(written)) => Ok((path, written)),
+        Ok(Ok((file, bytes))) => Ok(Copied { path, bytes, file }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!(
             "copying the output to {} took longer than {limit:?} (log_copy_timeout); the file is incomplete",

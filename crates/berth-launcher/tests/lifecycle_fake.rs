@@ -359,8 +359,8 @@ async fn terminate_stops_removes_and_aborts() {
 }
 
 /// Terminate makes two engine calls in series, stop and remove; the output is read by
-/// following the log while the stop is under way, and the ABORTED outcome is recorded
-/// before the removal.
+/// following the log while the stop is under way (with no ping: the log answers at once),
+/// and the ABORTED outcome is recorded before the removal. No other request is sent.
 #[tokio::test]
 async fn terminate_is_stop_and_remove_with_the_record_and_output_alongside() {
     let s = Site::new();
@@ -377,8 +377,10 @@ async fn terminate_is_stop_and_remove_with_the_record_and_output_alongside() {
     assert_eq!(h.terminate().await, JobReturnCode::Aborted);
     let during: Vec<Method> = s.fake.requests()[before..]
         .iter()
-        .filter(|r| r.target == id)
-        .map(|r| r.method)
+        .map(|r| {
+            assert_eq!(r.target, id, "a request for something else: {r:?}");
+            r.method
+        })
         .collect();
     assert_eq!(
         during

@@ -241,16 +241,20 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     fn logs(&self, id: &str, follow: bool) -> BoxStream<'static, EngineResult<LogChunk>> {
-        if let Err(e) = self.begin(Method::Logs, id) {
-            return stream::once(async move { Err(e) }).boxed();
-        }
         if !follow {
+            if let Err(e) = self.begin(Method::Logs, id) {
+                return stream::once(async move { Err(e) }).boxed();
+            }
             return stream::iter(self.logs_now(id)).boxed();
         }
-        // Following goes on only while the container runs, as the engine's does.
+        // Following goes on only while the container runs, as the engine's does; a hung
+        // engine answers nothing.
         let this = self.clone();
         let id = id.to_string();
         stream::once(async move {
+            if let Err(e) = this.enter(Method::Logs, &id).await {
+                return stream::iter(vec![Err(e)]);
+            }
             loop {
                 let notified = this.changed.notified();
                 {
