@@ -14,6 +14,15 @@ pub fn cpu_time() -> Duration {
     }
 }
 
+/// CPU time of the calling thread so far.
+pub fn thread_cpu_time() -> Duration {
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID) {
+        Ok(t) => Duration::new(t.tv_sec().max(0) as u64, t.tv_nsec().clamp(0, 999_999_999) as u32),
+        Err(_) => Duration::ZERO,
+    }
+}
+
 fn timeval(t: nix::sys::time::TimeVal) -> Duration {
     Duration::from_secs(t.tv_sec().max(0) as u64) + Duration::from_micros(t.tv_usec().max(0) as u64)
 }

@@ -283,9 +283,10 @@ impl Results {
             }
             let _ = writeln!(
                 md,
-                "\nLevel 0: the launcher is built but has launched nothing (no engine contact yet). Engine connections: the process's unix sockets whose peer is the engine socket (`ss -xpn`); the socket fds also count the runtime's internal socket pair. Launcher-only CPU per launch over {} sequential launches (including the first launch's engine checks): {} ms.",
+                "\nLevel 0: the launcher is built but has launched nothing (no engine contact yet). Engine connections: the process's unix sockets whose peer is the engine socket (`ss -xpn`); the socket fds also count the runtime's internal socket pair. Launcher-only CPU per launch over {} sequential launches (including the first launch's engine checks and building each plan): {} ms; the benchmark's own creation of each job folder, a site's work before the launch, took {} ms more per launch and is left out.",
                 scale.launches,
-                fmt(scale.child_cpu_per_launch_ms, 2)
+                fmt(scale.child_cpu_per_launch_ms, 2),
+                fmt(scale.child_folder_cpu_per_launch_ms, 3)
             );
         }
         if !self.errors.is_empty() {

@@ -28,6 +28,9 @@ pub struct ChildLevel {
     pub footprint: Footprint,
     /// Process CPU since the launcher was built, ms.
     pub cpu_ms: f64,
+    /// Of which the benchmark's own creation of job folders, ms.
+    #[serde(default)]
+    pub folder_cpu_ms: f64,
     /// Launches so far.
     pub launches: usize,
     /// Wall time of the launches made to reach this level, s.
@@ -50,8 +53,11 @@ pub struct Level {
 pub struct ScaleResults {
     pub levels: Vec<Level>,
     /// The launcher process's CPU per launch over all its sequential launches, ms
-    /// (includes handling the start events of its own jobs).
+    /// (includes building each plan and handling the start events of its own jobs; not
+    /// the benchmark's creation of job folders).
     pub child_cpu_per_launch_ms: Option<f64>,
+    /// The benchmark's creation of a job folder, CPU per launch, ms (left out above).
+    pub child_folder_cpu_per_launch_ms: Option<f64>,
     pub launches: usize,
 }
 
@@ -126,11 +132,17 @@ pub fn run(names: &SiteNames, max: usize) -> anyhow::Result<ScaleResults> {
     let last = reports.last().map(|(l, _)| l.clone());
     let child_cpu_per_launch_ms = match (first, last) {
         (Some(a), Some(b)) if b.launches > a.launches => {
-            // Includes the idle settle pauses: an idle launcher should cost nothing there.
-            Some((b.cpu_ms - a.cpu_ms) / (b.launches - a.launches) as f64)
+            // Includes the idle settle pauses (an idle launcher should cost nothing there)
+            // and building each plan; not the benchmark creating job folders, which a
+            // site does before it launches.
+            let launches = (b.launches - a.launches) as f64;
+            let folders = b.folder_cpu_ms - a.folder_cpu_ms;
+            Some(((b.cpu_ms - a.cpu_ms - folders) / launches, folders / launches))
         }
         _ => None,
     };
+    let child_folder_cpu_per_launch_ms = child_cpu_per_launch_ms.map(|(_, f)| f);
+    let child_cpu_per_launch_ms = child_cpu_per_launch_ms.map(|(c, _)| c);
     let launches = reports.last().map_or(0, |(l, _)| l.launches);
     Ok(ScaleResults {
         levels: reports
@@ -145,6 +157,7 @@ pub fn run(names: &SiteNames, max: usize) -> anyhow::Result<ScaleResults> {
             })
             .collect(),
         child_cpu_per_launch_ms,
+        child_folder_cpu_per_launch_ms,
         launches,
     })
 }
@@ -178,10 +191,12 @@ pub fn child_main(names_json: &str, levels: &str) -> anyhow::Result<()> {
         }
         let launch_wall_s = t.elapsed().as_secs_f64();
         std::thread::sleep(SETTLE);
+        let cpu_ms = (cpu_time() - cpu0).as_secs_f64() * 1e3;
         let report = ChildLevel {
             live_jobs: handles.len(),
             footprint: footprint(),
-            cpu_ms: (cpu_time() - cpu0).as_secs_f64() * 1e3,
+            cpu_ms,
+            folder_cpu_ms: planner.folder_cpu().as_secs_f64() * 1e3,
             launches: handles.len(),
             launch_wall_s,
         };

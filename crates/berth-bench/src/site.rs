@@ -52,6 +52,9 @@ pub struct Planner {
     names: SiteNames,
     counter: AtomicU64,
     prefix: String,
+    /// CPU the benchmark itself spent creating job folders (the site's work before a
+    /// launch, not the launcher's), ns.
+    folder_cpu_ns: AtomicU64,
 }
 
 impl Planner {
@@ -66,7 +69,13 @@ impl Planner {
             names: names.clone(),
             counter: AtomicU64::new(0),
             prefix: prefix.to_string(),
+            folder_cpu_ns: AtomicU64::new(0),
         })
+    }
+
+    /// CPU spent creating job folders so far (thread CPU of the calls that made them).
+    pub fn folder_cpu(&self) -> Duration {
+        Duration::from_nanos(self.folder_cpu_ns.load(Ordering::Relaxed))
     }
 
     pub fn names(&self) -> &SiteNames {
@@ -78,8 +87,12 @@ impl Planner {
     pub fn plan(&self, script: &str) -> anyhow::Result<(ContainerPlan, Duration)> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let job_id = format!("{}-{n}", self.prefix);
+        let cpu = crate::procinfo::thread_cpu_time();
         std::fs::create_dir_all(self.names.workspace.join(&job_id))
             .with_context(|| format!("cannot create the job folder of {job_id}"))?;
+        let spent = crate::procinfo::thread_cpu_time().saturating_sub(cpu);
+        self.folder_cpu_ns
+            .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
         let workspace = self.names.workspace.display().to_string();
         let site_args = obj(json!({
             "workspace": workspace,
