@@ -65,7 +65,8 @@ impl BlockingLauncher {
     }
 
     pub fn launch(&self, plan: ContainerPlan) -> Result<BlockingJobHandle> {
-        let handle = self.rt.block_on(self.launcher.launch(plan))?;
+        let launcher = self.launcher.clone();
+        let handle = on_workers(&self.rt, async move { launcher.launch(plan).await })?;
         Ok(self.wrap(handle))
     }
 
@@ -118,6 +119,24 @@ impl BlockingLauncher {
             handle,
             rt: self.rt.clone(),
         }
+    }
+}
+
+/// Run `work` as a task on the runtime's workers and block until it is done. A future run
+/// by `block_on` is polled on the calling thread, so each engine answer the workers read
+/// must wake that thread, and each step it takes wakes them again; a task on the workers
+/// makes those steps where the answers arrive, and wakes the caller once. A panic in
+/// `work` is a panic here.
+fn on_workers<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    match rt.block_on(rt.spawn(work)) {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Tasks are cancelled only when the runtime shuts down, and it lives as long as
+        // `rt`, which the caller holds.
+        Err(e) => panic!("a launcher task was cancelled: {e}"),
     }
 }
 
@@ -203,12 +222,14 @@ impl BlockingJobHandle {
     }
 
     pub fn terminate(&self) -> JobReturnCode {
-        self.rt.block_on(self.handle.terminate())
+        let handle = self.handle.clone();
+        on_workers(&self.rt, async move { handle.terminate().await })
     }
 
     /// [`JobHandle::try_terminate`].
     pub fn try_terminate(&self) -> std::result::Result<JobReturnCode, EngineError> {
-        self.rt.block_on(self.handle.try_terminate())
+        let handle = self.handle.clone();
+        on_workers(&self.rt, async move { handle.try_terminate().await })
     }
 
     /// [`JobHandle::try_poll`].
