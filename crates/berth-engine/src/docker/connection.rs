@@ -1,7 +1,7 @@
 //! Where the engine listens, and how bollard's errors become berth's.
 
-use crate::runtime::EngineError;
-use crate::runtime::EngineResult;
+use crate::raw::{error_chain, status_error};
+use crate::runtime::{EngineError, EngineResult};
 use bollard::errors::Error as BollardError;
 use bollard::{ClientVersion, Docker};
 
@@ -52,18 +52,13 @@ impl Endpoint {
     }
 }
 
-/// Maps bollard's errors onto berth's: 404/304/409 are answers, transport failures say which
-/// address was tried.
+/// Maps bollard's errors onto berth's: the engine's answers as [`status_error`] reads them,
+/// transport failures saying which address was tried.
 pub(super) fn map_error(e: BollardError, endpoint: &Endpoint) -> EngineError {
     match e {
-        BollardError::DockerResponseServerError { status_code, message } => match status_code {
-            404 => EngineError::NotFound(message),
-            304 => EngineError::NotModified,
-            409 => EngineError::Conflict(message),
-            // Podman answers a taken container name with 500 (Docker: 409).
-            500 if message.contains("is already in use") => EngineError::Conflict(message),
-            status => EngineError::Api { status, message },
-        },
+        BollardError::DockerResponseServerError { status_code, message } => {
+            status_error(status_code, message)
+        }
         BollardError::SocketNotFoundError(path) => EngineError::Unreachable(format!(
             "no engine socket at {path} (tried {}); is Docker running? set DOCKER_HOST to another socket",
             endpoint.describe()
@@ -81,20 +76,6 @@ pub(super) fn map_error(e: BollardError, endpoint: &Endpoint) -> EngineError {
             message: error_chain(&other),
         },
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -1,17 +1,16 @@
 //! Containers: create, start, inspect, stop, remove, list, wait, and how the engine's
 //! inspect and list answers read.
 
-use super::create_body::create_body_model;
 use super::images::familiar_image_name;
 use super::{json_str, label_filter_values, DockerRuntime};
 use crate::dialect::adapt_create_body;
 use crate::raw;
-use crate::runtime::{ContainerState, ContainerSummary, EngineError, EngineResult, LabelFilter};
+use crate::runtime::{ContainerState, ContainerSummary, EngineError, EngineInfo, EngineResult, LabelFilter};
 use bollard::errors::Error as BollardError;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
+use bytes::Bytes;
 use futures::stream::StreamExt;
+use hyper::Method;
+use serde::Deserialize;
 use std::collections::HashMap;
 
 pub(super) async fn create(
@@ -20,55 +19,69 @@ pub(super) async fn create(
     body: &serde_json::Value,
     platform: Option<&str>,
 ) -> EngineResult<String> {
-    let (docker, info) = rt.negotiated().await?;
-    let model = create_body_model(&adapt_create_body(info, body)?)?;
-    let mut options = CreateContainerOptionsBuilder::default().name(name);
+    let (_, info) = rt.negotiated().await?;
+    let sent = create_request_body(info, body)?;
+    let mut path = format!("/containers/create?name={}", raw::query_value(name));
     if let Some(p) = platform {
-        options = options.platform(p);
+        path.push_str("&platform=");
+        path.push_str(&raw::query_value(p));
     }
-    let answer = docker
-        .create_container(Some(options.build()), model)
-        .await
-        .map_err(|e| rt.err(e))?;
-    for warning in &answer.warnings {
+    let answer = rt.send(Method::POST, &path, sent).await?;
+    let answer: CreateAnswer = raw::decode(&answer, &Method::POST, &path)?;
+    for warning in answer.warnings.iter().flatten() {
         tracing::warn!(container = name, "engine warning on create: {warning}");
     }
     Ok(answer.id)
 }
 
+/// The create body as engine `info` gets it: the plan's JSON object as planned, adapted to
+/// the engine's dialect ([`adapt_create_body`]), nothing dropped or renamed on the way.
+fn create_request_body(info: &EngineInfo, body: &serde_json::Value) -> EngineResult<Bytes> {
+    let refuse = |message: String| EngineError::Api { status: 0, message };
+    if !body.is_object() {
+        return Err(refuse(
+            "the container create body must be a JSON object".to_string(),
+        ));
+    }
+    let adapted = adapt_create_body(info, body)?;
+    serde_json::to_vec(&adapted)
+        .map(Bytes::from)
+        .map_err(|e| refuse(format!("the container create body cannot be encoded: {e}")))
+}
+
+/// The fields of the create answer berth reads.
+#[derive(Deserialize)]
+struct CreateAnswer {
+    #[serde(rename = "Id")]
+    id: String,
+    /// `null` or absent on some engines.
+    #[serde(rename = "Warnings", default)]
+    warnings: Option<Vec<String>>,
+}
+
 pub(super) async fn start(rt: &DockerRuntime, id: &str) -> EngineResult<()> {
-    let docker = rt.client().await?;
-    docker.start_container(id, None).await.map_err(|e| rt.err(e))
+    let path = format!("/containers/{}/start", raw::path_segment(id));
+    rt.send(Method::POST, &path, Bytes::new()).await.map(drop)
 }
 
 pub(super) async fn inspect(rt: &DockerRuntime, id: &str) -> EngineResult<ContainerState> {
-    let c = inspect_raw(rt, id).await?;
-    Ok(container_state(&c))
+    let answer: InspectAnswer = rt
+        .get(&format!("/containers/{}/json", raw::path_segment(id)))
+        .await?;
+    Ok(answer.into_state())
 }
 
 pub(super) async fn stop(rt: &DockerRuntime, id: &str, grace_secs: u32) -> EngineResult<()> {
-    let docker = rt.client().await?;
-    // One request: bollard reads the engine's 304 (not running) as success, which is
-    // what a caller that wants the container stopped needs.
-    let t = i32::try_from(grace_secs).unwrap_or(i32::MAX);
-    let options = StopContainerOptionsBuilder::default().t(t).build();
-    docker
-        .stop_container(id, Some(options))
-        .await
-        .map_err(|e| rt.err(e))
+    // One request: the engine's 304 (not running) reads as success, which is what a caller
+    // that wants the container stopped needs.
+    let path = format!("/containers/{}/stop?t={grace_secs}", raw::path_segment(id));
+    rt.send(Method::POST, &path, Bytes::new()).await.map(drop)
 }
 
 pub(super) async fn remove(rt: &DockerRuntime, id: &str, force: bool) -> EngineResult<()> {
-    let docker = rt.client().await?;
     // `v`: anonymous volumes go with the container, as `docker run --rm` does.
-    let options = RemoveContainerOptionsBuilder::default()
-        .force(force)
-        .v(true)
-        .build();
-    docker
-        .remove_container(id, Some(options))
-        .await
-        .map_err(|e| rt.err(e))
+    let path = format!("/containers/{}?force={force}&v=true", raw::path_segment(id));
+    rt.send(Method::DELETE, &path, Bytes::new()).await.map(drop)
 }
 
 pub(super) async fn list(
@@ -128,27 +141,54 @@ fn json_labels(v: Option<&serde_json::Value>) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The lifecycle's view of an inspect answer (Docker's or Podman's).
-fn container_state(c: &serde_json::Value) -> ContainerState {
-    let image = c
-        .pointer("/Config/Image")
-        .or_else(|| c.get("Image"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    let time = |p: &str| real_time(Some(json_str(c, p)));
-    ContainerState {
-        id: json_str(c, "/Id"),
-        name: strip_slash(&json_str(c, "/Name")),
-        image: familiar_image_name(image),
-        status: raw::engine_status(&json_str(c, "/State/Status")),
-        exit_code: c.pointer("/State/ExitCode").and_then(serde_json::Value::as_i64),
-        oom_killed: c
-            .pointer("/State/OOMKilled")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false),
-        started_at: time("/State/StartedAt"),
-        finished_at: time("/State/FinishedAt"),
-        labels: json_labels(c.pointer("/Config/Labels")),
+/// The fields of an inspect answer (Docker's or Podman's) the lifecycle reads; the rest of
+/// the answer is skipped while decoding. Every field may be missing or `null`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InspectAnswer {
+    id: Option<String>,
+    name: Option<String>,
+    /// The image id; `Config.Image` is the name the container was created from.
+    image: Option<String>,
+    config: Option<InspectConfig>,
+    state: Option<InspectStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InspectConfig {
+    image: Option<String>,
+    labels: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct InspectStatus {
+    status: Option<String>,
+    exit_code: Option<i64>,
+    #[serde(rename = "OOMKilled")]
+    oom_killed: Option<bool>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl InspectAnswer {
+    /// The lifecycle's view of the answer.
+    fn into_state(self) -> ContainerState {
+        let config = self.config.unwrap_or_default();
+        let state = self.state.unwrap_or_default();
+        let image = config.image.or(self.image).unwrap_or_default();
+        ContainerState {
+            id: self.id.unwrap_or_default(),
+            name: strip_slash(&self.name.unwrap_or_default()),
+            image: familiar_image_name(&image),
+            status: raw::engine_status(&state.status.unwrap_or_default()),
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            started_at: real_time(state.started_at),
+            finished_at: real_time(state.finished_at),
+            labels: config.labels.unwrap_or_default(),
+        }
     }
 }
 
@@ -177,4 +217,150 @@ fn container_summary(row: &serde_json::Value) -> ContainerSummary {
 /// The engine's zero time means "never".
 fn real_time(t: Option<String>) -> Option<String> {
     t.filter(|s| !s.is_empty() && !s.starts_with("0001-01-01"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state_of(answer: serde_json::Value) -> ContainerState {
+        serde_json::from_value::<InspectAnswer>(answer)
+            .unwrap()
+            .into_state()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_docker_answer_reads_only_what_the_lifecycle_needs() {
+        // Docker 20.10's shape, trimmed; everything not read is skipped.
+        let answer = json!({
+            "Id": "3f2a",
+            "Created": "2026-12-05T08:00:00.1Z",
+            "Path": "/usr/local/bin/python",
+            "Args": ["-u", "-m", "m"],
+            "State": {
+                "Status": "exited", "Running": false, "Paused": false, "Restarting": false,
+                "OOMKilled": true, "Dead": false, "Pid": 0, "ExitCode": 137, "Error": "",
+                "StartedAt": "2026-12-05T08:00:01.5Z", "FinishedAt": "2026-12-05T08:00:09.25Z"
+            },
+            "Image": "sha256:9c7a",
+            "Name": "/berth-job-1",
+            "RestartCount": 0,
+            "HostConfig": {"NetworkMode": "net", "Mounts": [{"Type": "tmpfs", "Target": "/w"}]},
+            "Mounts": [],
+            "Config": {
+                "Hostname": "3f2a", "Image": "docker.io/library/python:3.11",
+                "Labels": {"org.berth.job": "j1", "org.berth.site": "s"},
+                "Env": ["A=1"], "Cmd": ["x"]
+            },
+            "NetworkSettings": {"Networks": {"net": {"IPAddress": "172.18.0.2"}}}
+        });
+        assert_eq!(
+            state_of(answer),
+            ContainerState {
+                id: "3f2a".into(),
+                name: "berth-job-1".into(),
+                image: "python:3.11".into(),
+                status: "exited".into(),
+                exit_code: Some(137),
+                oom_killed: true,
+                started_at: Some("2026-12-05T08:00:01.5Z".into()),
+                finished_at: Some("2026-12-05T08:00:09.25Z".into()),
+                labels: labels(&[("org.berth.job", "j1"), ("org.berth.site", "s")]),
+            }
+        );
+    }
+
+    #[test]
+    fn a_podman_answer_reads_in_dockers_words() {
+        // Podman 4's compatible answer: `stopped`, a running container never finished.
+        let answer = json!({
+            "Id": "9e1b",
+            "Name": "berth-job-2",
+            "Image": "5d0da3dc9764",
+            "State": {
+                "OciVersion": "1.0.2-dev", "Status": "stopped", "Running": false,
+                "OOMKilled": false, "ExitCode": 0,
+                "StartedAt": "2026-12-05T08:00:01.000000001Z",
+                "FinishedAt": "0001-01-01T00:00:00Z",
+                "Health": {"Status": "", "FailingStreak": 0, "Log": null}
+            },
+            "Config": {"Image": "docker.io/berth/stub:1", "Labels": null, "Env": null}
+        });
+        assert_eq!(
+            state_of(answer),
+            ContainerState {
+                id: "9e1b".into(),
+                name: "berth-job-2".into(),
+                image: "berth/stub:1".into(),
+                status: "exited".into(),
+                exit_code: Some(0),
+                oom_killed: false,
+                started_at: Some("2026-12-05T08:00:01.000000001Z".into()),
+                finished_at: None,
+                labels: HashMap::new(),
+            }
+        );
+        let configured = state_of(json!({"State": {"Status": "configured"}}));
+        assert_eq!(configured.status, "created");
+    }
+
+    #[test]
+    fn zero_and_empty_times_are_never() {
+        let s = state_of(json!({"State": {
+            "Status": "created", "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": ""
+        }}));
+        assert_eq!((s.started_at, s.finished_at), (None, None));
+    }
+
+    #[test]
+    fn missing_and_null_fields_read_as_empty() {
+        assert_eq!(state_of(json!({})), ContainerState::default());
+        assert_eq!(
+            state_of(json!({"Id": null, "Name": null, "Config": null, "State": null})),
+            ContainerState::default()
+        );
+        let s = state_of(json!({"Image": "busybox", "State": {"ExitCode": null}}));
+        assert_eq!((s.image.as_str(), s.exit_code), ("busybox", None));
+    }
+
+    #[test]
+    fn the_create_body_is_sent_as_planned() {
+        let docker = EngineInfo {
+            api_version: "1.41".into(),
+            engine_version: "20.10.24".into(),
+            platform: "Docker Engine - Community".into(),
+        };
+        // A null and a field bollard's model does not know go to the engine as they are.
+        let body = json!({"Image": "img:1", "HostConfig": {"Mounts": [{"Source": null}], "X": 1}});
+        let sent = create_request_body(&docker, &body).unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent).unwrap(), body);
+        let err = create_request_body(&docker, &json!([1])).unwrap_err();
+        assert!(
+            matches!(&err, EngineError::Api { status: 0, message } if message.contains("JSON object")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn create_answers_read_with_or_without_warnings() {
+        for (answer, warnings) in [
+            (r#"{"Id":"3f2a","Warnings":["low memory"]}"#, Some(1)),
+            (r#"{"Id":"3f2a","Warnings":null}"#, None),
+            (r#"{"Id":"3f2a"}"#, None),
+        ] {
+            let read: CreateAnswer =
+                raw::decode(answer.as_bytes(), &Method::POST, "/containers/create").unwrap();
+            assert_eq!(read.id, "3f2a");
+            assert_eq!(read.warnings.map(|w| w.len()), warnings);
+        }
+        assert!(raw::decode::<CreateAnswer>(b"{}", &Method::POST, "/containers/create").is_err());
+    }
 }

@@ -9,23 +9,23 @@
 //! `negotiate_version` asks with its newest version, which a 20.10 engine rejects as
 //! "too new", so berth does not use it.
 //!
-//! bollard reads 304 as success, so [`DockerRuntime::stop`] finds out whether the container
-//! was running by inspecting it first.
+//! A launch's requests (create, start, inspect) and stop, remove and list go through one
+//! pooled client ([`crate::raw`]) with the negotiated version in the path; bollard serves
+//! the rest (version negotiation, images, networks, events, logs, wait). A stop answered
+//! 304 (the container was not running) is success, as bollard reads it.
 //!
 //! One module per Engine API area: `system` (version negotiation, ping), `images`,
-//! `networks`, `containers` (with the create body's check in `create_body`),
-//! `events` and `logs`; `connection` holds the address and the error mapping.
+//! `networks`, `containers`, `events` and `logs`; `connection` holds the address and the
+//! mapping of bollard's errors.
 
 mod connection;
 mod containers;
-mod create_body;
 mod events;
 mod images;
 mod logs;
 mod networks;
 mod system;
 
-pub use create_body::create_body_model;
 pub use images::familiar_image_name;
 pub use system::{PodmanHost, MIN_API_VERSION};
 
@@ -48,7 +48,7 @@ pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 struct Inner {
     endpoint: Endpoint,
-    /// Plain JSON reads (inspect, list) on the same address.
+    /// The pooled client on the same address, for the requests bollard does not make.
     raw: RawClient,
     /// The client for the negotiated API version and the engine it talks to, set by the first
     /// successful negotiation.
@@ -119,15 +119,36 @@ impl DockerRuntime {
         Ok(self.negotiated().await?.1.clone())
     }
 
-    /// `GET /v<negotiated>/<path>` as JSON, outside bollard's models (see [`crate::raw`]).
-    async fn get_json(&self, path_and_query: &str) -> EngineResult<serde_json::Value> {
+    /// `path_and_query` under the negotiated version: `/v1.xx<path_and_query>`.
+    async fn versioned(&self, path_and_query: &str) -> EngineResult<String> {
         let (_, info) = self.negotiated().await?;
+        Ok(format!("/v{}{path_and_query}", info.api_version))
+    }
+
+    /// `GET /v<negotiated><path>` decoded as `T`, outside bollard (see [`crate::raw`]).
+    async fn get<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> EngineResult<T> {
+        self.inner.raw.get(&self.versioned(path_and_query).await?).await
+    }
+
+    /// `GET /v<negotiated><path>`, the whole answer as JSON.
+    async fn get_json(&self, path_and_query: &str) -> EngineResult<serde_json::Value> {
         self.inner
             .raw
-            .get_json(
-                &format!("/v{}{path_and_query}", info.api_version),
-                &self.inner.endpoint.describe(),
-            )
+            .get_json(&self.versioned(path_and_query).await?)
+            .await
+    }
+
+    /// `method /v<negotiated><path>` with a JSON body (empty for none), on the pooled
+    /// client; the answer's body (see [`crate::raw::RawClient::send`]).
+    async fn send(
+        &self,
+        method: hyper::Method,
+        path_and_query: &str,
+        body: bytes::Bytes,
+    ) -> EngineResult<bytes::Bytes> {
+        self.inner
+            .raw
+            .send(method, &self.versioned(path_and_query).await?, body)
             .await
     }
 
