@@ -16,6 +16,7 @@
 
 use crate::runtime::{EngineError, EngineInfo, EngineResult};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The engine family behind the socket, from `/version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +67,10 @@ pub const PODMAN_OOM_FLAG_MAJOR: u32 = 5;
 pub const PODMAN_DEVICE_REQUESTS_MAJOR: u32 = 5;
 
 /// The create body `body` as engine `info` must receive it to keep berth's promises; the
-/// body unchanged for Docker. An error names the field and says what to do.
-pub fn adapt_create_body(info: &EngineInfo, body: &Value) -> EngineResult<Value> {
+/// body unchanged (not copied) for Docker. An error names the field and says what to do.
+pub fn adapt_create_body<'a>(info: &EngineInfo, body: &'a Value) -> EngineResult<Cow<'a, Value>> {
     let EngineFamily::Podman { major } = info.family() else {
-        return Ok(body.clone());
+        return Ok(Cow::Borrowed(body));
     };
     let mut body = body.clone();
     let user = body.get("User").and_then(Value::as_str).map(str::to_string);
@@ -96,7 +97,7 @@ pub fn adapt_create_body(info: &EngineInfo, body: &Value) -> EngineResult<Value>
             }
         }
     }
-    Ok(body)
+    Ok(Cow::Owned(body))
 }
 
 /// Podman's form of one tmpfs option string: `uid=U,gid=G` becomes `U` (owner = the
@@ -200,18 +201,21 @@ mod tests {
     fn docker_gets_the_plan_unchanged() {
         let mut b = body();
         b["HostConfig"]["DeviceRequests"] = json!([{"Count": -1}]);
-        assert_eq!(adapt_create_body(&docker(), &b).unwrap(), b);
+        let adapted = adapt_create_body(&docker(), &b).unwrap();
+        assert!(matches!(adapted, Cow::Borrowed(_)));
+        assert_eq!(*adapted, b);
     }
 
     #[test]
     fn podman_gets_the_tmpfs_owned_by_the_container_user() {
-        let adapted = adapt_create_body(&podman("4.3.1"), &body()).unwrap();
+        let planned = body();
+        let adapted = adapt_create_body(&podman("4.3.1"), &planned).unwrap();
         assert_eq!(
             adapted["HostConfig"]["Tmpfs"],
             json!({"/var/tmp/nvflare/workspace": "mode=1777,U", "/scratch": "size=64m"})
         );
         // Everything else is as planned.
-        let mut rest = adapted.clone();
+        let mut rest = adapted.into_owned();
         rest["HostConfig"]["Tmpfs"] = body()["HostConfig"]["Tmpfs"].clone();
         assert_eq!(rest, body());
     }
