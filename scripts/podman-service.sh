@@ -38,8 +38,11 @@ EOF
 }
 
 start_service() {
-  CONTAINERS_CONF="$conf" nohup podman --root "$dir/storage" --runroot "$dir/run" \
-    system service --time=0 "unix://$dir/podman.sock" >"$dir/service.log" 2>&1 &
+  # From the service's own folder: conmon creates an empty `oom` file in its working
+  # directory when a container is OOM-killed (containers/conmon#504), and Podman 4 starts
+  # it in the service's.
+  (cd "$dir" && CONTAINERS_CONF="$conf" exec nohup podman --root "$dir/storage" --runroot "$dir/run" \
+    system service --time=0 "unix://$dir/podman.sock" >"$dir/service.log" 2>&1) &
   echo $! >"$dir/service.pid"
   for _ in $(seq 1 60); do
     if curl -sf --unix-socket "$dir/podman.sock" http://podman/_ping >/dev/null 2>&1; then

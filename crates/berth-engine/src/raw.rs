@@ -42,11 +42,22 @@ enum Transport {
     },
 }
 
+/// Idle connections kept for reuse: as many as the launcher lets create and start at once
+/// (`LauncherSettings::max_starting`), so sequential launches reuse one and a burst of
+/// launches does not leave a hundred open connections behind.
+const IDLE_CONNECTIONS: usize = 8;
+
+fn pool() -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_max_idle_per_host(IDLE_CONNECTIONS);
+    builder
+}
+
 impl RawClient {
     pub(crate) fn unix(socket: &str) -> Self {
         RawClient {
             transport: Transport::Unix {
-                client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+                client: pool().build(UnixConnector),
                 socket: socket.to_string(),
             },
             describe: format!("unix://{socket}"),
@@ -61,7 +72,7 @@ impl RawClient {
             .to_string();
         RawClient {
             transport: Transport::Http {
-                client: Client::builder(TokioExecutor::new()).build_http(),
+                client: pool().build_http(),
                 base,
             },
             describe: url.to_string(),
