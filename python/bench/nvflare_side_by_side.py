@@ -5,7 +5,8 @@ the same job meta, job process args and FLContext on the same engine, network, i
 workspace; their samples are interleaved in a seeded random order. Measured:
 
 - ``launch_job`` until it returns (the container runs), and the process CPU it used;
-- ``terminate()`` of that job until it returns, and whether the container is gone then;
+- ``terminate()`` of that job until it returns, whether the container is gone then, and
+  until the engine's ``destroy`` event for it (the container gone, for both arms alike);
 - the job's exit (the engine's ``die`` event time) until ``wait()`` returns;
 - N jobs launched at once from N threads: all running, all outcomes known, all correct;
 - RSS and threads at 1/10/30 live jobs, each arm in a child process of its own.
@@ -115,21 +116,22 @@ class Engine:
         return [n.lstrip("/") for c in found for n in c["Names"] if n.lstrip("/").startswith(prefix)]
 
 
-class DieEvents:
-    """The engine's ``die`` events, recorded by a ``docker events`` process into a file, so
-    that nothing in this process pays for watching them."""
+class EngineEvents:
+    """The engine's ``die`` and ``destroy`` events, recorded by a ``docker events`` process
+    into a file, so that nothing in this process pays for watching them."""
 
     def __init__(self, path: Path):
         self.path = path
         self.file = open(path, "w")
         self.proc = subprocess.Popen(
-            ["docker", "events", "--filter", "type=container", "--filter", "event=die", "--format", "{{json .}}"],
+            ["docker", "events", "--filter", "type=container", "--filter", "event=die",
+             "--filter", "event=destroy", "--format", "{{json .}}"],
             stdout=self.file,
             stderr=subprocess.DEVNULL,
         )
 
-    def time_ns(self, name: str, limit: float = 10.0) -> int | None:
-        """The die event time of the container named ``name`` (engine clock, ns)."""
+    def time_ns(self, name: str, action: str = "die", limit: float = 10.0) -> int | None:
+        """The time of the container ``name``'s ``action`` event (engine clock, ns)."""
         deadline = time.monotonic() + limit
         while True:
             self.file.flush()
@@ -139,7 +141,7 @@ class DieEvents:
                         ev = json.loads(line)
                     except ValueError:
                         continue
-                    if ev.get("Actor", {}).get("Attributes", {}).get("name") == name:
+                    if ev.get("Action") == action and ev.get("Actor", {}).get("Attributes", {}).get("name") == name:
                         return int(ev["timeNano"])
             if time.monotonic() >= deadline:
                 return None
@@ -168,14 +170,15 @@ class Bench:
     network: str
     image: str
     engine: Engine
-    events: DieEvents
+    events: EngineEvents
 
     def __post_init__(self):
         self.launchers = {arm: make_launcher(arm, self.site, self.network, self.opts.timeout) for arm in ARMS}
         self.seq = 0
         self.samples = {
             arm: {k: [] for k in ("launch_ms", "launch_cpu_ms", "terminate_ms", "terminate_cpu_ms",
-                                  "terminate_gone_on_return", "exit_to_wait_ms", "wait_cpu_ms", "failures")}
+                                  "terminate_gone_on_return", "terminate_to_destroy_ms",
+                                  "exit_to_wait_ms", "wait_cpu_ms", "failures")}
             for arm in ARMS
         }
         self.failures: list[str] = []
@@ -205,6 +208,7 @@ class Bench:
         status = self.engine.status(name)
         if status != "running":
             self.fail(arm, f"{name} is {status!r} after launch_job, expected running")
+        called_ns = time.time_ns()
         c0, t0 = time.process_time(), time.perf_counter()
         handle.terminate()
         t1, c1 = time.perf_counter(), time.process_time()
@@ -214,6 +218,9 @@ class Bench:
             self.fail(arm, f"{name}: return code {rc} after terminate, expected ABORTED ({JobReturnCode.ABORTED})")
         if not self.engine.wait_gone(name):
             self.fail(arm, f"{name} still exists 30 s after terminate")
+        destroyed_ns = self.events.time_ns(name, "destroy")
+        if destroyed_ns is None:
+            self.fail(arm, f"{name}: no destroy event seen after terminate")
         if record and status == "running":
             s = self.samples[arm]
             s["launch_ms"].append(ms)
@@ -221,6 +228,8 @@ class Bench:
             s["terminate_ms"].append((t1 - t0) * 1e3)
             s["terminate_cpu_ms"].append((c1 - c0) * 1e3)
             s["terminate_gone_on_return"].append(gone_on_return)
+            if destroyed_ns is not None:
+                s["terminate_to_destroy_ms"].append((destroyed_ns - called_ns) / 1e6)
 
     def exit_detection(self, arm: str):
         handle, name, _, _ = self.launch(arm, f"sleep {self.opts.exit_sleep}\nexit 3\n")
@@ -417,6 +426,7 @@ def report_md(results: dict) -> str:
         ("launch_cpu_ms", "CPU per launch", 2),
         ("terminate_ms", "`terminate()` returns", 1),
         ("terminate_cpu_ms", "CPU per terminate", 2),
+        ("terminate_to_destroy_ms", "`terminate()` called -> `destroy` event", 1),
         ("exit_to_wait_ms", "die event -> `wait()` returns", 1),
         ("wait_cpu_ms", "CPU in `wait()` (job lifetime)", 2),
     ]:
@@ -429,6 +439,10 @@ def report_md(results: dict) -> str:
                  + " | ".join(f"{sum(gone[a])}/{len(gone[a])}" for a in ARMS) + " | |")
     lines.append("| failures | " + " | ".join(str(len(results["samples"][a]["failures"])) for a in ARMS) + " | |")
     lines += [
+        "",
+        "`terminate()` called -> `destroy` event: from the call to the engine's event for the "
+        "container's removal, the same end point for both arms (NVFlare's terminate can return "
+        "before its container is removed).",
         "",
         "Exit detection is measured from the engine's `die` event time (recorded by a separate "
         "`docker events` process) to the moment `wait()` returns in this process; the job sleeps "
@@ -551,7 +565,7 @@ def main(argv=None) -> int:
         subprocess.run(["docker", "import", "-", image], input=_stub_rootfs(_stub_binary().read_bytes()),
                        check=True, capture_output=True)
         site = Site(root, f"{prefix}-site", "client")
-        events = DieEvents(out / "die-events.jsonl")
+        events = EngineEvents(out / "engine-events.jsonl")
         bench = Bench(opts, site, network, image, engine, events)
         log(f"== site {site.name}, network {network}, image {image}, seed {seed}")
 
