@@ -16,6 +16,8 @@ set -euo pipefail
 
 cmd=${1:?usage: podman-service.sh start|check|stop DIR}
 dir=${2:?usage: podman-service.sh start|check|stop DIR}
+# Absolute: the service starts inside it (start_service), and the paths must still hold.
+dir=$(realpath -m "$dir")
 conf="$dir/containers.conf"
 
 podman_here() {

@@ -42,30 +42,40 @@ enum Transport {
     },
 }
 
-/// Idle connections kept for reuse: as many as the launcher lets create and start at once
-/// (`LauncherSettings::max_starting`), so sequential launches reuse one and a burst of
-/// launches does not leave a hundred open connections behind.
+/// Idle connections kept for reuse. Sequential launches reuse one; after a burst, a few
+/// stay and the rest are closed. The same figure as the launcher's default limit of creates
+/// and starts at once (`LauncherSettings::max_starting`), but independent of it: a site that
+/// raises that limit only opens more connections during the burst.
 const IDLE_CONNECTIONS: usize = 8;
+
+/// How long an idle connection is kept. Short, so a reused connection does not meet an
+/// engine that has closed it meanwhile (a socket-activated Podman service exits after 5 s
+/// idle by default).
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn pool() -> hyper_util::client::legacy::Builder {
     let mut builder = Client::builder(TokioExecutor::new());
-    builder.pool_max_idle_per_host(IDLE_CONNECTIONS);
+    builder
+        .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_timer(hyper_util::rt::TokioTimer::new());
     builder
 }
 
 impl RawClient {
-    pub(crate) fn unix(socket: &str) -> Self {
+    /// The engine at the unix socket `socket`; `describe` names it in errors.
+    pub(crate) fn unix(socket: &str, describe: String) -> Self {
         RawClient {
             transport: Transport::Unix {
                 client: pool().build(UnixConnector),
                 socket: socket.to_string(),
             },
-            describe: format!("unix://{socket}"),
+            describe,
         }
     }
 
-    /// `tcp://` is plain HTTP, as bollard reads it.
-    pub(crate) fn http(url: &str) -> Self {
+    /// `tcp://` is plain HTTP, as bollard reads it; `describe` names it in errors.
+    pub(crate) fn http(url: &str, describe: String) -> Self {
         let base = url
             .replacen("tcp://", "http://", 1)
             .trim_end_matches('/')
@@ -75,7 +85,7 @@ impl RawClient {
                 client: pool().build_http(),
                 base,
             },
-            describe: url.to_string(),
+            describe,
         }
     }
 
@@ -101,8 +111,11 @@ impl RawClient {
         path_and_query: &str,
         body: Bytes,
     ) -> EngineResult<Bytes> {
-        let unreachable = |e: &dyn std::error::Error| {
-            EngineError::Unreachable(format!("{}: {}", self.describe, error_chain(e)))
+        let unreachable = |e: &dyn std::error::Error| match &self.transport {
+            Transport::Unix { socket, .. } if !std::path::Path::new(socket).exists() => {
+                no_engine_socket(socket, &self.describe)
+            }
+            _ => EngineError::Unreachable(format!("{}: {}", self.describe, error_chain(e))),
         };
         let request = |uri: hyper::Uri| {
             Request::builder()
@@ -191,6 +204,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// No socket at `path`: what to check, in one wording for every client.
+pub(crate) fn no_engine_socket(path: &str, tried: &str) -> EngineError {
+    EngineError::Unreachable(format!(
+        "no engine socket at {path} (tried {tried}); is Docker running? set DOCKER_HOST to another socket"
+    ))
 }
 
 /// A container state in Docker's words. Podman's `stopped` (exited, not yet cleaned up) is
@@ -375,69 +395,78 @@ mod tests {
             (404, r#"{"message":"No such container: gone"}"#),
             (200, r#"{"Id":"3f2a","State":{"Status":"running"}}"#),
         ]);
-        let client = RawClient::unix(engine.socket.to_str().unwrap());
+        let socket = engine.socket.to_str().unwrap().to_string();
+        let client = RawClient::unix(&socket, format!("unix://{socket}"));
+        // A second connection would get no answer: bound the test instead of hanging.
+        tokio::time::timeout(std::time::Duration::from_secs(10), async move {
+            let created = client
+                .send(
+                    Method::POST,
+                    "/v1.41/containers/create?name=j",
+                    Bytes::from_static(br#"{"Image":"i"}"#),
+                )
+                .await
+                .unwrap();
+            assert_eq!(&created[..], br#"{"Id":"3f2a","Warnings":[]}"#);
+            let request = engine.received.recv().await.unwrap();
+            assert!(
+                request.starts_with("POST /v1.41/containers/create?name=j HTTP/1.1"),
+                "{request}"
+            );
+            assert!(
+                request
+                    .to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{request}"
+            );
+            assert!(request.ends_with("\n\n{\"Image\":\"i\"}"), "{request}");
 
-        let created = client
-            .send(
-                Method::POST,
-                "/v1.41/containers/create?name=j",
-                Bytes::from_static(br#"{"Image":"i"}"#),
-            )
-            .await
-            .unwrap();
-        assert_eq!(&created[..], br#"{"Id":"3f2a","Warnings":[]}"#);
-        let request = engine.received.recv().await.unwrap();
-        assert!(
-            request.starts_with("POST /v1.41/containers/create?name=j HTTP/1.1"),
-            "{request}"
-        );
-        assert!(
-            request
-                .to_ascii_lowercase()
-                .contains("content-type: application/json"),
-            "{request}"
-        );
-        assert!(request.ends_with("\n\n{\"Image\":\"i\"}"), "{request}");
+            // 304: the container was not running; no error.
+            client
+                .send(Method::POST, "/v1.41/containers/3f2a/stop?t=0", Bytes::new())
+                .await
+                .unwrap();
+            let request = engine.received.recv().await.unwrap();
+            assert!(
+                request.starts_with("POST /v1.41/containers/3f2a/stop?t=0 "),
+                "{request}"
+            );
 
-        // 304: the container was not running; no error.
-        client
-            .send(Method::POST, "/v1.41/containers/3f2a/stop?t=0", Bytes::new())
-            .await
-            .unwrap();
-        let request = engine.received.recv().await.unwrap();
-        assert!(
-            request.starts_with("POST /v1.41/containers/3f2a/stop?t=0 "),
-            "{request}"
-        );
+            let err = client
+                .send(
+                    Method::DELETE,
+                    "/v1.41/containers/gone?force=true&v=true",
+                    Bytes::new(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err, EngineError::NotFound("No such container: gone".into()));
+            let request = engine.received.recv().await.unwrap();
+            assert!(
+                request.starts_with("DELETE /v1.41/containers/gone?force=true&v=true "),
+                "{request}"
+            );
 
-        let err = client
-            .send(
-                Method::DELETE,
-                "/v1.41/containers/gone?force=true&v=true",
-                Bytes::new(),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err, EngineError::NotFound("No such container: gone".into()));
-        let request = engine.received.recv().await.unwrap();
-        assert!(
-            request.starts_with("DELETE /v1.41/containers/gone?force=true&v=true "),
-            "{request}"
-        );
-
-        let answer: Value = client.get_json("/v1.41/containers/3f2a/json").await.unwrap();
-        assert_eq!(answer["State"]["Status"], "running");
+            let answer: Value = client.get_json("/v1.41/containers/3f2a/json").await.unwrap();
+            assert_eq!(answer["State"]["Status"], "running");
+        })
+        .await
+        .expect("no answer within 10 s: did the client open a second connection?");
     }
 
     #[tokio::test]
     async fn a_missing_socket_is_unreachable_and_named() {
-        let client = RawClient::unix("/nonexistent/berth-raw.sock");
+        let client = RawClient::unix(
+            "/nonexistent/berth-raw.sock",
+            "unix:///nonexistent/berth-raw.sock".to_string(),
+        );
         let err = client
             .send(Method::POST, "/v1.41/containers/c/start", Bytes::new())
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, EngineError::Unreachable(m) if m.contains("unix:///nonexistent/berth-raw.sock")),
+            matches!(&err, EngineError::Unreachable(m)
+                if m.contains("unix:///nonexistent/berth-raw.sock") && m.contains("is Docker running?")),
             "{err}"
         );
     }

@@ -18,11 +18,15 @@ use berth_store::{JobOutcome, OutcomeStore};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Worker threads of the facade's runtime: the event task and a few short settle tasks.
+/// Worker threads of the facade's runtime: the event task, the launches and terminates
+/// (tasks here, see [`on_workers`]), settle tasks and output copies (writes into the page
+/// cache; their flushes to disk run on the blocking threads).
 const WORKER_THREADS: usize = 2;
 
-/// Blocking threads of the facade's runtime: the state store's commits.
-const STORE_THREADS: usize = 1;
+/// Blocking threads of the facade's runtime: the state store's commits and the job logs'
+/// flushes to disk. Two, so a long flush never holds up an outcome commit (SQLite serialises
+/// writers anyway); the thread count stays flat however many jobs end at once.
+const BLOCKING_THREADS: usize = 2;
 
 /// [`Launcher`] with blocking methods.
 pub struct BlockingLauncher {
@@ -48,9 +52,7 @@ impl BlockingLauncher {
     ) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
-            // Store commits run here, one at a time (SQLite serialises writers anyway),
-            // so the thread count stays flat however many jobs end at once.
-            .max_blocking_threads(STORE_THREADS)
+            .max_blocking_threads(BLOCKING_THREADS)
             .thread_name("berth-launcher")
             .enable_all()
             .build()?;

@@ -342,15 +342,11 @@ impl OutcomeStore for SqliteStore {
             ))
             .map(drop)
         };
-        // Prepared once per connection, as the insert is: a launch pays for two steps, not
-        // two parses.
-        let pragma = |conn: &Connection, sql: &str| -> rusqlite::Result<()> {
-            conn.prepare_cached(sql)?.execute([]).map(drop)
-        };
-        pragma(&conn, "PRAGMA synchronous = NORMAL").map_err(|e| self.db_error("recording a launch", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.db_error("recording a launch", e))?;
         let inserted = insert(&conn);
         // Every other commit stays fully synced, whatever the insert did.
-        let restored = pragma(&conn, "PRAGMA synchronous = FULL");
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
         inserted
             .and(restored)
             .map_err(|e| self.db_error("recording a launch", e))

@@ -59,10 +59,7 @@ pub(super) fn map_error(e: BollardError, endpoint: &Endpoint) -> EngineError {
         BollardError::DockerResponseServerError { status_code, message } => {
             status_error(status_code, message)
         }
-        BollardError::SocketNotFoundError(path) => EngineError::Unreachable(format!(
-            "no engine socket at {path} (tried {}); is Docker running? set DOCKER_HOST to another socket",
-            endpoint.describe()
-        )),
+        BollardError::SocketNotFoundError(path) => crate::raw::no_engine_socket(&path, &endpoint.describe()),
         BollardError::RequestTimeoutError => {
             EngineError::Unreachable(format!("{} did not answer in time", endpoint.describe()))
         }

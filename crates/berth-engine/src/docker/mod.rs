@@ -86,8 +86,8 @@ impl DockerRuntime {
         Ok(Self {
             inner: Arc::new(Inner {
                 raw: match &endpoint {
-                    Endpoint::Unix(path) => RawClient::unix(path),
-                    Endpoint::Http(url) => RawClient::http(url),
+                    Endpoint::Unix(path) => RawClient::unix(path, endpoint.describe()),
+                    Endpoint::Http(url) => RawClient::http(url, endpoint.describe()),
                 },
                 endpoint,
                 client: OnceCell::new(),
