@@ -390,6 +390,22 @@ async fn a_missing_image_is_not_found(rt: DockerRuntime) {
     );
 }
 
+async fn a_body_field_the_client_would_drop_is_refused_before_sending(rt: DockerRuntime) {
+    let cleanup = Cleanup::new(&rt);
+    let name = cleanup.container_name();
+    let mut body = job_body("whatever:1", "exit 0", "r", None);
+    body["HostConfig"]["Bogus"] = json!(true);
+    let err = step("create", rt.create(&name, &body, None)).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Api { status: 0, message } if message.contains("HostConfig.Bogus")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        step("inspect", rt.inspect(&name)).await,
+        Err(EngineError::NotFound(_))
+    ));
+}
+
 async fn a_create_body_that_is_not_an_object_is_refused_before_sending(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let name = cleanup.container_name();
@@ -469,6 +485,7 @@ berth_testkit::test_main!(
     wait_exit_returns_each_code,
     oom_is_reported,
     a_missing_image_is_not_found,
+    a_body_field_the_client_would_drop_is_refused_before_sending,
     a_create_body_that_is_not_an_object_is_refused_before_sending,
     an_unreachable_engine_says_where_it_looked,
     the_cleanup_guard_removes_objects_when_a_test_panics,

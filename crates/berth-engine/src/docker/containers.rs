@@ -1,6 +1,7 @@
 //! Containers: create, start, inspect, stop, remove, list, wait, and how the engine's
 //! inspect and list answers read.
 
+use super::create_body::CheckedShapes;
 use super::images::familiar_image_name;
 use super::{json_str, label_filter_values, DockerRuntime};
 use crate::dialect::adapt_create_body;
@@ -10,7 +11,7 @@ use bollard::errors::Error as BollardError;
 use bytes::Bytes;
 use futures::stream::StreamExt;
 use hyper::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 
 pub(super) async fn create(
@@ -20,7 +21,7 @@ pub(super) async fn create(
     platform: Option<&str>,
 ) -> EngineResult<String> {
     let (_, info) = rt.negotiated().await?;
-    let sent = create_request_body(info, body)?;
+    let sent = create_request_body(info, &rt.inner.create_shapes, body)?;
     let mut path = format!("/containers/create?name={}", raw::query_value(name));
     if let Some(p) = platform {
         path.push_str("&platform=");
@@ -36,7 +37,13 @@ pub(super) async fn create(
 
 /// The create body as engine `info` gets it: the plan's JSON object as planned, adapted to
 /// the engine's dialect ([`adapt_create_body`]), nothing dropped or renamed on the way.
-fn create_request_body(info: &EngineInfo, body: &serde_json::Value) -> EngineResult<Bytes> {
+/// Refused before sending when bollard's model does not know one of its keys, checked once
+/// per body shape (`shapes`).
+fn create_request_body(
+    info: &EngineInfo,
+    shapes: &CheckedShapes,
+    body: &serde_json::Value,
+) -> EngineResult<Bytes> {
     let refuse = |message: String| EngineError::Api { status: 0, message };
     if !body.is_object() {
         return Err(refuse(
@@ -44,6 +51,7 @@ fn create_request_body(info: &EngineInfo, body: &serde_json::Value) -> EngineRes
         ));
     }
     let adapted = adapt_create_body(info, body)?;
+    shapes.check(&adapted)?;
     serde_json::to_vec(&adapted)
         .map(Bytes::from)
         .map_err(|e| refuse(format!("the container create body cannot be encoded: {e}")))
@@ -74,7 +82,8 @@ pub(super) async fn inspect(rt: &DockerRuntime, id: &str) -> EngineResult<Contai
 pub(super) async fn stop(rt: &DockerRuntime, id: &str, grace_secs: u32) -> EngineResult<()> {
     // One request: the engine's 304 (not running) reads as success, which is what a caller
     // that wants the container stopped needs.
-    let path = format!("/containers/{}/stop?t={grace_secs}", raw::path_segment(id));
+    let t = i32::try_from(grace_secs).unwrap_or(i32::MAX);
+    let path = format!("/containers/{}/stop?t={t}", raw::path_segment(id));
     rt.send(Method::POST, &path, Bytes::new()).await.map(drop)
 }
 
@@ -94,12 +103,13 @@ pub(super) async fn list(
         let query = serde_json::json!({ "label": label_filter_values(filters) });
         path.push_str(&format!("&filters={}", raw::query_value(&query.to_string())));
     }
-    let rows = rt.get_json(&path).await?;
-    let rows = rows.as_array().ok_or_else(|| EngineError::Api {
-        status: 0,
-        message: "the engine's container list is not a JSON array".to_string(),
-    })?;
-    Ok(rows.iter().map(container_summary).collect())
+    let serde_json::Value::Array(rows) = rt.get_json(&path).await? else {
+        return Err(EngineError::Api {
+            status: 0,
+            message: "the engine's container list is not a JSON array".to_string(),
+        });
+    };
+    Ok(rows.into_iter().map(container_summary).collect())
 }
 
 pub(super) async fn wait_exit(rt: &DockerRuntime, id: &str) -> EngineResult<i64> {
@@ -131,14 +141,30 @@ fn strip_slash(name: &str) -> String {
     name.strip_prefix('/').unwrap_or(name).to_string()
 }
 
-fn json_labels(v: Option<&serde_json::Value>) -> HashMap<String, String> {
-    v.and_then(serde_json::Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A container's labels as berth reads them, in inspect and list answers alike: a value that
+/// is not a string is skipped, and labels that are not an object (or `null`) are none.
+fn string_labels(v: serde_json::Value) -> HashMap<String, String> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(v) => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// [`string_labels`] for a field decoded with serde.
+fn deserialize_labels<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<String, String>, D::Error> {
+    serde_json::Value::deserialize(d).map(string_labels)
+}
+
+/// `T` when the field's value reads as one, else absent: an odd value of a field berth only
+/// reads does not fail the whole answer.
+fn lenient<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    serde_json::Value::deserialize(d).map(|v| serde_json::from_value(v).ok())
 }
 
 /// The fields of an inspect answer (Docker's or Podman's) the lifecycle reads; the rest of
@@ -158,15 +184,17 @@ struct InspectAnswer {
 #[serde(default, rename_all = "PascalCase")]
 struct InspectConfig {
     image: Option<String>,
-    labels: Option<HashMap<String, String>>,
+    #[serde(deserialize_with = "deserialize_labels")]
+    labels: HashMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 struct InspectStatus {
     status: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     exit_code: Option<i64>,
-    #[serde(rename = "OOMKilled")]
+    #[serde(rename = "OOMKilled", deserialize_with = "lenient")]
     oom_killed: Option<bool>,
     started_at: Option<String>,
     finished_at: Option<String>,
@@ -187,13 +215,17 @@ impl InspectAnswer {
             oom_killed: state.oom_killed.unwrap_or(false),
             started_at: real_time(state.started_at),
             finished_at: real_time(state.finished_at),
-            labels: config.labels.unwrap_or_default(),
+            labels: config.labels,
         }
     }
 }
 
 /// One row of a container list answer (Docker's or Podman's).
-fn container_summary(row: &serde_json::Value) -> ContainerSummary {
+fn container_summary(mut row: serde_json::Value) -> ContainerSummary {
+    let labels = row
+        .get_mut("Labels")
+        .map(serde_json::Value::take)
+        .unwrap_or_default();
     let name = row
         .get("Names")
         .and_then(serde_json::Value::as_array)
@@ -202,15 +234,15 @@ fn container_summary(row: &serde_json::Value) -> ContainerSummary {
         .map(strip_slash)
         .unwrap_or_default();
     ContainerSummary {
-        id: json_str(row, "/Id"),
+        id: json_str(&row, "/Id"),
         name,
-        image: familiar_image_name(&json_str(row, "/Image")),
-        status: raw::engine_status(&json_str(row, "/State")),
+        image: familiar_image_name(&json_str(&row, "/Image")),
+        status: raw::engine_status(&json_str(&row, "/State")),
         created: row
             .get("Created")
             .and_then(serde_json::Value::as_i64)
             .unwrap_or(0),
-        labels: json_labels(row.get("Labels")),
+        labels: string_labels(labels),
     }
 }
 
@@ -338,13 +370,21 @@ mod tests {
             engine_version: "20.10.24".into(),
             platform: "Docker Engine - Community".into(),
         };
-        // A null and a field bollard's model does not know go to the engine as they are.
-        let body = json!({"Image": "img:1", "HostConfig": {"Mounts": [{"Source": null}], "X": 1}});
-        let sent = create_request_body(&docker, &body).unwrap();
+        let shapes = CheckedShapes::default();
+        // A null goes to the engine as it is.
+        let body = json!({"Image": "img:1", "HostConfig": {"Mounts": [{"Source": null}]}});
+        let sent = create_request_body(&docker, &shapes, &body).unwrap();
         assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent).unwrap(), body);
-        let err = create_request_body(&docker, &json!([1])).unwrap_err();
+        let err = create_request_body(&docker, &shapes, &json!([1])).unwrap_err();
         assert!(
             matches!(&err, EngineError::Api { status: 0, message } if message.contains("JSON object")),
+            "{err}"
+        );
+        // A key bollard's model does not know is one the engine would ignore: refused.
+        let misspelled = json!({"Image": "img:1", "HostConfig": {"Mounts": [{"Source": null}], "X": 1}});
+        let err = create_request_body(&docker, &shapes, &misspelled).unwrap_err();
+        assert!(
+            matches!(&err, EngineError::Api { status: 0, message } if message.contains("HostConfig.X")),
             "{err}"
         );
     }
@@ -362,5 +402,38 @@ mod tests {
             assert_eq!(read.warnings.map(|w| w.len()), warnings);
         }
         assert!(raw::decode::<CreateAnswer>(b"{}", &Method::POST, "/containers/create").is_err());
+    }
+
+    #[test]
+    fn labels_that_are_not_strings_are_skipped_in_inspect_and_list() {
+        let odd = json!({"a": "1", "b": 2, "c": null, "d": {"e": "f"}, "g": true});
+        let s = state_of(json!({"Config": {"Labels": odd.clone()}}));
+        assert_eq!(s.labels, labels(&[("a", "1")]));
+        let row = container_summary(json!({"Id": "3f2a", "Labels": odd}));
+        assert_eq!(row.labels, labels(&[("a", "1")]));
+        for not_a_map in [json!(null), json!("a=1"), json!(["a=1"])] {
+            assert!(state_of(json!({"Config": {"Labels": not_a_map.clone()}}))
+                .labels
+                .is_empty());
+            assert!(container_summary(json!({"Labels": not_a_map})).labels.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_odd_exit_code_or_oom_flag_reads_as_absent() {
+        for (exit_code, oom_killed) in [
+            (json!("137"), json!("true")),
+            (json!(137.5), json!(1)),
+            (json!({"Code": 137}), json!([true])),
+        ] {
+            let s = state_of(json!({
+                "Id": "3f2a",
+                "State": {"Status": "exited", "ExitCode": exit_code, "OOMKilled": oom_killed}
+            }));
+            assert_eq!(
+                (s.id.as_str(), s.status.as_str(), s.exit_code, s.oom_killed),
+                ("3f2a", "exited", None, false)
+            );
+        }
     }
 }

@@ -15,17 +15,19 @@
 //! 304 (the container was not running) is success, as bollard reads it.
 //!
 //! One module per Engine API area: `system` (version negotiation, ping), `images`,
-//! `networks`, `containers`, `events` and `logs`; `connection` holds the address and the
-//! mapping of bollard's errors.
+//! `networks`, `containers` (with the create body's check in `create_body`), `events` and
+//! `logs`; `connection` holds the address and the mapping of bollard's errors.
 
 mod connection;
 mod containers;
+mod create_body;
 mod events;
 mod images;
 mod logs;
 mod networks;
 mod system;
 
+pub use create_body::create_body_model;
 pub use images::familiar_image_name;
 pub use system::{PodmanHost, MIN_API_VERSION};
 
@@ -38,6 +40,7 @@ use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::Docker;
 use connection::{map_error, Endpoint};
+use create_body::CheckedShapes;
 use futures::stream::BoxStream;
 use std::sync::Arc;
 use system::negotiate;
@@ -53,6 +56,8 @@ struct Inner {
     /// The client for the negotiated API version and the engine it talks to, set by the first
     /// successful negotiation.
     client: OnceCell<(Docker, EngineInfo)>,
+    /// The create body shapes that passed the check against bollard's model.
+    create_shapes: CheckedShapes,
 }
 
 /// The Docker Engine API runtime. Cheap to clone; clones share one connection pool.
@@ -91,6 +96,7 @@ impl DockerRuntime {
                 },
                 endpoint,
                 client: OnceCell::new(),
+                create_shapes: CheckedShapes::default(),
             }),
         })
     }
