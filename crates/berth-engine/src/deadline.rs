@@ -388,6 +388,13 @@ mod tests {
         );
     }
 
+    /// A fake engine holding one container, `c`, in `status`.
+    fn seeded(status: crate::fake::FakeStatus, exit_code: Option<i64>) -> (FakeRuntime, String) {
+        let fake = FakeRuntime::with("net", "img");
+        let id = fake.seed_container("c", "img", Default::default(), status, exit_code);
+        (fake, id)
+    }
+
     fn chunk(text: &str) -> crate::LogChunk {
         crate::LogChunk {
             stream: crate::LogStream::Stdout,
@@ -397,14 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_followed_log_that_answers_at_once_costs_no_ping() {
-        let fake = FakeRuntime::with("net", "img");
-        let id = fake.seed_container(
-            "c",
-            "img",
-            Default::default(),
-            crate::fake::FakeStatus::Exited,
-            Some(0),
-        );
+        let (fake, id) = seeded(crate::fake::FakeStatus::Exited, Some(0));
         fake.set_logs(&id, vec![chunk("one\n"), chunk("two\n")]);
         let rt = wrapped(&fake, Duration::from_secs(5));
         let got: Vec<_> = rt.logs(&id, true).collect().await;
@@ -416,14 +416,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_quiet_followed_log_goes_on_once_a_ping_shows_the_engine_is_there() {
-        let fake = FakeRuntime::with("net", "img");
-        let id = fake.seed_container(
-            "c",
-            "img",
-            Default::default(),
-            crate::fake::FakeStatus::Running,
-            None,
-        );
+        let (fake, id) = seeded(crate::fake::FakeStatus::Running, None);
         fake.set_logs(&id, vec![chunk("late\n")]);
         let rt = wrapped(&fake, Duration::from_millis(100));
         let follow = tokio::spawn({

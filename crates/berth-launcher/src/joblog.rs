@@ -121,22 +121,8 @@ impl Copied {
     }
 }
 
-/// Copy the container's complete output into `<job_dir>/berth-job.log`, within `limit`,
-/// and flush it to disk. Returns the file written and its size in bytes.
-pub async fn save(
-    runtime: &dyn ContainerRuntime,
-    container_id: &str,
-    job_dir: &Path,
-    limit: Duration,
-    follow: bool,
-) -> Result<(PathBuf, u64), String> {
-    copy(runtime, container_id, job_dir, limit, follow)
-        .await?
-        .flush()
-        .await
-}
-
-/// [`save`] without the flush, for a caller that removes the container meanwhile. With
+/// Copy the container's complete output into `<job_dir>/berth-job.log`, within `limit`;
+/// [`Copied::flush`] puts it on disk, so a caller may remove the container meanwhile. With
 /// `follow`, the copy goes on until the container stops (a terminate reads the output
 /// while the kill is under way).
 pub async fn copy(
