@@ -37,6 +37,19 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// Drop `value` on a thread of its own. A launcher's tokio runtime is shut down when the
+/// last of its holders (the `SiteLauncher` and every `JobHandle` it gave out) is dropped,
+/// and that waits for the runtime's threads. One of them may be waiting for the GIL, to
+/// log, while the dropping thread holds it: dropping there would never return.
+pub(crate) fn drop_off_thread<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("berth-drop".into())
+        .spawn(move || drop(value));
+    if let Err(e) = spawned {
+        log::warn!("cannot start a thread to release a launcher's runtime: {e}");
+    }
+}
+
 /// Registered with `atexit`, so it runs before the interpreter finalizes: waits for every
 /// live launcher's background cleanups (output copies, container removals), each for at
 /// most its launcher's `cleanup_deadline`, then turns the log bridge off. The launchers'

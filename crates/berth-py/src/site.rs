@@ -206,8 +206,7 @@ impl SiteLauncher {
 }
 
 impl Drop for SiteLauncher {
-    /// The launcher's tokio runtime is shut down on a thread of its own: its workers may be
-    /// waiting for the GIL (to log) that the dropping thread holds.
+    /// See [`crate::drop_off_thread`].
     fn drop(&mut self) {
         let opened = self
             .opened
@@ -215,9 +214,7 @@ impl Drop for SiteLauncher {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(opened) = opened {
-            let _ = std::thread::Builder::new()
-                .name("berth-shutdown".into())
-                .spawn(move || drop(opened));
+            crate::drop_off_thread(opened);
         }
     }
 }
