@@ -80,6 +80,9 @@ struct Options {
     /// Leave out the berth-with-memory-store arm.
     #[arg(long)]
     no_memory_store: bool,
+    /// berth's `LauncherSettings::max_starting` (default: the launcher's own default).
+    #[arg(long)]
+    max_starting: Option<usize>,
     /// Seed of the interleaving order (default: from the clock; printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -201,6 +204,9 @@ async fn run_all(
     let settings = {
         let mut s = LauncherSettings::new(&names.site);
         s.network = names.network.clone();
+        if let Some(n) = opts.max_starting {
+            s.max_starting = n;
+        }
         s
     };
     let (sqlite, _) = SqliteStore::open(&names.workspace.join("state.db"))?;
