@@ -25,6 +25,7 @@ use berth_store::{JobOutcome, MemoryStore, ObservedBy, OutcomeStore};
 use berth_testkit::{obj, unique_name, Cleanup, LiveSite, SiteWorkspace};
 use futures::future::join_all;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
@@ -262,11 +263,22 @@ async fn exit_codes_map_to_return_codes(rt: DockerRuntime) {
     site.assert_no_containers().await;
 }
 
+/// The output a job wrote before a terminate is kept in its job folder.
+const LAST_WORDS: &str = "last words before the kill";
+
 async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container(rt: DockerRuntime) {
     let site = Site::new(rt, json!({})).await;
-    let h = site.launch("long", "sleep 120").await;
+    let h = site
+        .launch("long", &format!("print {LAST_WORDS}\nsleep 120"))
+        .await;
     assert_eq!(h.terminal_state(), None);
     assert_eq!(step("poll", h.poll()).await, JobReturnCode::Unknown);
+    step("the job's first line", async {
+        while !logged(&site.live.rt, h.container_id()).await.contains(LAST_WORDS) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 
     let started = Instant::now();
     assert_eq!(step("terminate", h.terminate()).await, JobReturnCode::Aborted);
@@ -287,6 +299,19 @@ async fn terminate_on_a_running_job_is_aborted_and_leaves_no_container(rt: Docke
     assert_eq!(outcome.exit_code, None, "{outcome:?}");
     site.assert_removed(&h).await;
     site.assert_no_containers().await;
+    let log = site.live.job_dir("long").join(berth_launcher::JOB_LOG_FILE);
+    let kept = std::fs::read_to_string(&log).expect("the terminated job's output was kept");
+    assert!(kept.contains(LAST_WORDS), "{}: {kept:?}", log.display());
+}
+
+/// What the engine holds of a container's output so far.
+async fn logged(rt: &DockerRuntime, id: &str) -> String {
+    let chunks: Vec<_> = rt.logs(id, false).collect().await;
+    chunks
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+        .collect()
 }
 
 /// Delegates to the engine, except that `start` returns only once the container has
