@@ -155,6 +155,9 @@ impl ContainerRuntime for AuditingRuntime {
     async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()> {
         self.inner.stop(id, grace_secs).await
     }
+    async fn kill(&self, id: &str) -> EngineResult<()> {
+        self.inner.kill(id).await
+    }
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
         self.inner.remove(id, force).await
     }

@@ -10,6 +10,7 @@ mod common;
 
 use berth_audit::AuditingRuntime;
 use berth_core::{ErrorKind, JobReturnCode};
+use berth_engine::dialect::EngineFamily;
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::ContainerRuntime;
 use berth_engine::EngineError;
@@ -501,11 +502,16 @@ async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing(rt: Docke
 
 // (l) The stop reaches the engine, its answer is lost. The caller gets the engine error
 // (CLI: exit 3); the job's end still arrives as an event and is recorded ABORTED, as the
-// stop asked, and the container is removed.
+// stop asked, and the container is removed. A terminate stops with a kill on Docker and
+// with a stop on Podman (berth-engine's `kill`).
 async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted(rt: DockerRuntime) {
+    let stop = match rt.engine().await.expect("engine").family() {
+        EngineFamily::Docker => RequestMatch::KILL,
+        EngineFamily::Podman { .. } => RequestMatch::STOP,
+    };
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     let h = s.launch("cut-stop", "sleep 60").await;
-    s.proxy.cut_after_next(RequestMatch::STOP);
+    s.proxy.cut_after_next(stop);
     let t = Instant::now();
     let result = step("stop", h.try_terminate()).await;
     eprintln!("(l) stop cut: answered after {:?}: {result:?}", t.elapsed());

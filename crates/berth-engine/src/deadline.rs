@@ -252,6 +252,11 @@ impl ContainerRuntime for DeadlineRuntime {
         self.bounded(&what, limit, self.inner.stop(id, grace_secs)).await
     }
 
+    async fn kill(&self, id: &str) -> EngineResult<()> {
+        let what = format!("the kill of container {}", short(id));
+        self.bounded(&what, self.deadline, self.inner.kill(id)).await
+    }
+
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
         let what = format!("the removal of container {}", short(id));
         self.bounded(&what, self.deadline, self.inner.remove(id, force))

@@ -186,6 +186,14 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// running is no error: `Ok`, or `NotModified` where the engine's 304 reaches the
     /// caller (the Docker runtime reads it as `Ok`, in one request).
     async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()>;
+    /// Kill at once and return once the container has stopped: a [`Self::stop`] with no
+    /// grace, through the engine's quickest request for it. A container that was not running
+    /// is no error. As after a stop, the engine does not restart the container (Docker
+    /// 20.10 marks a killed container stopped by hand: one with restart policy `always`
+    /// stayed exited). The default is the stop.
+    async fn kill(&self, id: &str) -> EngineResult<()> {
+        self.stop(id, 0).await
+    }
     /// Remove, killing first when `force`. `NotFound` when it is already gone, `Conflict`
     /// when a removal is already in progress.
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()>;

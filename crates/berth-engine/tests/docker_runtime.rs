@@ -221,49 +221,64 @@ async fn the_tmpfs_mount_and_network_are_applied(rt: DockerRuntime) {
     assert_eq!(host_config["AutoRemove"], json!(false));
 }
 
-async fn stopping_a_container_that_is_not_running_is_no_error(rt: DockerRuntime) {
+/// A stop with no grace, or a kill: both answer once the container has stopped.
+async fn halt(rt: &DockerRuntime, id: &str, kill: bool) -> Result<(), EngineError> {
+    if kill {
+        rt.kill(id).await
+    } else {
+        rt.stop(id, 0).await
+    }
+}
+
+async fn stopping_or_killing_a_container_that_is_not_running_is_no_error(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
+    for (kill, how) in [(false, "stop"), (true, "kill")] {
+        let never_started = cleanup.container_name();
+        let body = job_body(&image, "exit 0", &unique_name("run"), None);
+        step("create", rt.create(&never_started, &body, None))
+            .await
+            .unwrap();
+        // Not running: no error (one request; the engine's 304 or 409 reads as success).
+        assert!(matches!(
+            step(&format!("{how} created"), halt(&rt, &never_started, kill)).await,
+            Ok(()) | Err(EngineError::NotModified)
+        ));
 
-    let never_started = cleanup.container_name();
-    let body = job_body(&image, "exit 0", &unique_name("run"), None);
-    step("create", rt.create(&never_started, &body, None))
-        .await
-        .unwrap();
-    // Not running: no error (one request; the engine's 304 reads as success).
-    assert!(matches!(
-        step("stop created", rt.stop(&never_started, 0)).await,
-        Ok(()) | Err(EngineError::NotModified)
-    ));
+        let finished = cleanup.container_name();
+        step("create", rt.create(&finished, &body, None)).await.unwrap();
+        step("start", rt.start(&finished)).await.unwrap();
+        assert_eq!(step("wait", rt.wait_exit(&finished)).await.unwrap(), 0);
+        assert!(matches!(
+            step(&format!("{how} exited"), halt(&rt, &finished, kill)).await,
+            Ok(()) | Err(EngineError::NotModified)
+        ));
 
-    let finished = cleanup.container_name();
-    step("create", rt.create(&finished, &body, None)).await.unwrap();
-    step("start", rt.start(&finished)).await.unwrap();
-    assert_eq!(step("wait", rt.wait_exit(&finished)).await.unwrap(), 0);
-    // Not running: no error (one request; the engine's 304 reads as success).
-    assert!(matches!(
-        step("stop exited", rt.stop(&finished, 0)).await,
-        Ok(()) | Err(EngineError::NotModified)
-    ));
+        let sleeper = cleanup.container_name();
+        let body = job_body(&image, "sleep 60", &unique_name("run"), None);
+        step("create", rt.create(&sleeper, &body, None)).await.unwrap();
+        step("start", rt.start(&sleeper)).await.unwrap();
+        step(&format!("{how} running"), halt(&rt, &sleeper, kill))
+            .await
+            .unwrap();
+        // Answered only once the container has stopped.
+        let state = step("inspect", rt.inspect(&sleeper)).await.unwrap();
+        assert_eq!(state.status, "exited", "after the {how}");
+        assert_eq!(state.exit_code, Some(137), "after the {how}");
+        assert!(matches!(
+            step(&format!("{how} again"), halt(&rt, &sleeper, kill)).await,
+            Ok(()) | Err(EngineError::NotModified)
+        ));
 
-    let sleeper = cleanup.container_name();
-    let body = job_body(&image, "sleep 60", &unique_name("run"), None);
-    step("create", rt.create(&sleeper, &body, None)).await.unwrap();
-    step("start", rt.start(&sleeper)).await.unwrap();
-    step("stop running", rt.stop(&sleeper, 0)).await.unwrap();
-    let state = step("inspect", rt.inspect(&sleeper)).await.unwrap();
-    assert_eq!(state.status, "exited");
-    assert_eq!(state.exit_code, Some(137));
-    // Not running: no error (one request; the engine's 304 reads as success).
-    assert!(matches!(
-        step("stop again", rt.stop(&sleeper, 0)).await,
-        Ok(()) | Err(EngineError::NotModified)
-    ));
-
-    assert!(matches!(
-        step("stop missing", rt.stop(&unique_name("missing"), 0)).await,
-        Err(EngineError::NotFound(_))
-    ));
+        assert!(matches!(
+            step(
+                &format!("{how} missing"),
+                halt(&rt, &unique_name("missing"), kill)
+            )
+            .await,
+            Err(EngineError::NotFound(_))
+        ));
+    }
 }
 
 async fn removing_a_missing_container_is_not_found(rt: DockerRuntime) {
@@ -478,7 +493,7 @@ berth_testkit::test_main!(
     ensure_stub_image_imports_once,
     a_container_runs_from_create_to_destroy,
     the_tmpfs_mount_and_network_are_applied,
-    stopping_a_container_that_is_not_running_is_no_error,
+    stopping_or_killing_a_container_that_is_not_running_is_no_error,
     removing_a_missing_container_is_not_found,
     a_taken_name_is_a_conflict,
     logs_keep_stdout_and_stderr_apart,

@@ -464,7 +464,9 @@ impl Shared {
     /// outcome cannot be written the container is kept (recovery records it later) and the
     /// state is set all the same.
     ///
-    /// Two engine round trips in series, the stop and the removal. While the stop is under
+    /// Two engine round trips in series, the stop and the removal. The stop is the
+    /// runtime's [`ContainerRuntime::kill`] (on Docker a SIGKILL, one engine step shorter
+    /// than upstream's stop with no grace, with the same effect). While the stop is under
     /// way the ABORTED outcome is committed (durable before the removal, as every outcome
     /// is; taken back if the stop was not heard) and the job's output is copied by
     /// following its log until the container stops. The copy's flush to disk runs beside
@@ -502,7 +504,7 @@ impl Shared {
         };
         let stop_failed = Notify::new();
         let stop = async {
-            let stopped = self.runtime.stop(&h.container_id, 0).await;
+            let stopped = self.runtime.kill(&h.container_id).await;
             match &stopped {
                 Ok(()) => tracing::debug!(container = %h.container_name, "stopped"),
                 Err(EngineError::NotModified) => {

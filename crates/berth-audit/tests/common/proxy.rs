@@ -62,6 +62,11 @@ impl RequestMatch {
         method: "POST",
         path_contains: "/stop",
     };
+    /// `POST /containers/{id}/kill`.
+    pub const KILL: RequestMatch = RequestMatch {
+        method: "POST",
+        path_contains: "/kill",
+    };
 
     fn matches(&self, chunk: &[u8]) -> bool {
         let line = chunk.split(|b| *b == b'\n').next().unwrap_or_default();

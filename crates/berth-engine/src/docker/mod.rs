@@ -224,6 +224,10 @@ impl ContainerRuntime for DockerRuntime {
         containers::stop(self, id, grace_secs).await
     }
 
+    async fn kill(&self, id: &str) -> EngineResult<()> {
+        containers::kill(self, id).await
+    }
+
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
         containers::remove(self, id, force).await
     }
