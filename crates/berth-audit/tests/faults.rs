@@ -10,7 +10,6 @@ mod common;
 
 use berth_audit::AuditingRuntime;
 use berth_core::{ErrorKind, JobReturnCode};
-use berth_engine::dialect::EngineFamily;
 use berth_engine::docker::{DockerRuntime, DEFAULT_SOCKET};
 use berth_engine::ContainerRuntime;
 use berth_engine::EngineError;
@@ -505,9 +504,10 @@ async fn a_cut_mid_start_records_the_launch_aborted_and_leaves_nothing(rt: Docke
 // stop asked, and the container is removed. A terminate stops with a kill on Docker and
 // with a stop on Podman (berth-engine's `kill`).
 async fn a_cut_mid_stop_is_an_error_and_the_job_still_ends_aborted(rt: DockerRuntime) {
-    let stop = match rt.engine().await.expect("engine").family() {
-        EngineFamily::Docker => RequestMatch::KILL,
-        EngineFamily::Podman { .. } => RequestMatch::STOP,
+    let stop = if rt.engine().await.expect("engine").kill_is_quickest_stop() {
+        RequestMatch::KILL
+    } else {
+        RequestMatch::STOP
     };
     let s = FaultSite::with(rt, json!({}), short_deadline).await;
     let h = s.launch("cut-stop", "sleep 60").await;

@@ -179,7 +179,9 @@ pub(crate) fn answer_error(status: u16, body: &[u8]) -> EngineError {
 }
 
 /// The one mapping of engine answer statuses onto berth's errors: 404, 304 and 409 are
-/// answers the lifecycle acts on, the rest are failures with the engine's message.
+/// answers the lifecycle acts on, the rest are failures with the engine's message. (A
+/// kill's 409 "is not running" is then read as success by the kill itself, as a stop's
+/// 304 is.)
 pub(crate) fn status_error(status: u16, message: String) -> EngineError {
     match status {
         404 => EngineError::NotFound(message),

@@ -230,29 +230,43 @@ async fn halt(rt: &DockerRuntime, id: &str, kill: bool) -> Result<(), EngineErro
     }
 }
 
+/// What a stop or kill of a container that is not running answers: `Ok` (or, for a stop,
+/// the engine's 304 as `NotModified`); with `exact`, only `Ok`.
+fn not_running_is_no_error(answer: Result<(), EngineError>, exact: bool) {
+    match answer {
+        Ok(()) => {}
+        Err(EngineError::NotModified) if !exact => {}
+        other => panic!("expected no error, got {other:?}"),
+    }
+}
+
 async fn stopping_or_killing_a_container_that_is_not_running_is_no_error(rt: DockerRuntime) {
     let cleanup = Cleanup::new(&rt);
     let image = step("import", cleanup.new_stub_image(&rt)).await.unwrap();
+    let kills = step("engine", rt.engine()).await.unwrap().kill_is_quickest_stop();
     for (kill, how) in [(false, "stop"), (true, "kill")] {
+        // Docker's kill answers a container that is not running with a 409, which the kill
+        // reads as `Ok`; a stop's 304 may reach the caller as `NotModified`.
+        let exact = kill && kills;
         let never_started = cleanup.container_name();
         let body = job_body(&image, "exit 0", &unique_name("run"), None);
         step("create", rt.create(&never_started, &body, None))
             .await
             .unwrap();
         // Not running: no error (one request; the engine's 304 or 409 reads as success).
-        assert!(matches!(
+        not_running_is_no_error(
             step(&format!("{how} created"), halt(&rt, &never_started, kill)).await,
-            Ok(()) | Err(EngineError::NotModified)
-        ));
+            exact,
+        );
 
         let finished = cleanup.container_name();
         step("create", rt.create(&finished, &body, None)).await.unwrap();
         step("start", rt.start(&finished)).await.unwrap();
         assert_eq!(step("wait", rt.wait_exit(&finished)).await.unwrap(), 0);
-        assert!(matches!(
+        not_running_is_no_error(
             step(&format!("{how} exited"), halt(&rt, &finished, kill)).await,
-            Ok(()) | Err(EngineError::NotModified)
-        ));
+            exact,
+        );
 
         let sleeper = cleanup.container_name();
         let body = job_body(&image, "sleep 60", &unique_name("run"), None);
@@ -265,10 +279,10 @@ async fn stopping_or_killing_a_container_that_is_not_running_is_no_error(rt: Doc
         let state = step("inspect", rt.inspect(&sleeper)).await.unwrap();
         assert_eq!(state.status, "exited", "after the {how}");
         assert_eq!(state.exit_code, Some(137), "after the {how}");
-        assert!(matches!(
+        not_running_is_no_error(
             step(&format!("{how} again"), halt(&rt, &sleeper, kill)).await,
-            Ok(()) | Err(EngineError::NotModified)
-        ));
+            exact,
+        );
 
         assert!(matches!(
             step(

@@ -457,7 +457,7 @@ impl Shared {
         self.settle_locked(h, by, on_missing, &[]).await
     }
 
-    /// Stop with no grace, record ABORTED, force-remove. A terminal state that was already
+    /// Stop with no grace (the runtime's kill), record ABORTED, force-remove. A terminal state that was already
     /// set is kept. `Err` when the engine could not be reached or did not answer the stop:
     /// nothing is recorded then, since the job may still run, and any end observed later is
     /// ABORTED. An error answer of the engine still ends ABORTED, as upstream. When the

@@ -345,6 +345,9 @@ impl ContainerRuntime for StartReturnsAfterExit {
     async fn stop(&self, id: &str, grace_secs: u32) -> EngineResult<()> {
         self.0.stop(id, grace_secs).await
     }
+    async fn kill(&self, id: &str) -> EngineResult<()> {
+        self.0.kill(id).await
+    }
     async fn remove(&self, id: &str, force: bool) -> EngineResult<()> {
         self.0.remove(id, force).await
     }

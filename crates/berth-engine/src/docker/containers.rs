@@ -4,7 +4,7 @@
 use super::create_body::CheckedShapes;
 use super::images::familiar_image_name;
 use super::{json_str, label_filter_values, DockerRuntime};
-use crate::dialect::{adapt_create_body, EngineFamily};
+use crate::dialect::adapt_create_body;
 use crate::raw;
 use crate::runtime::{ContainerState, ContainerSummary, EngineError, EngineInfo, EngineResult, LabelFilter};
 use bollard::errors::Error as BollardError;
@@ -87,13 +87,11 @@ pub(super) async fn stop(rt: &DockerRuntime, id: &str, grace_secs: u32) -> Engin
     rt.send(Method::POST, &path, Bytes::new()).await.map(drop)
 }
 
-/// Docker: one `kill` with SIGKILL, which answers once the container has stopped. Docker's
-/// stop with no grace sends the stop signal through containerd first and then the same
-/// SIGKILL, one step more (measured: kill 86 ms, stop 93 ms, medians of 25 interleaved on
-/// Docker 20.10). Podman's compatible kill waits for the end by polling every 250 ms, so
-/// Podman gets the stop (measured on 4.3.1: stop 210 ms, kill 271 ms, medians of 10).
+/// One `kill` with SIGKILL where that is the engine's quickest stop with no grace (Docker:
+/// its stop sends the stop signal through containerd first, then the same SIGKILL), else
+/// the stop ([`EngineInfo::kill_is_quickest_stop`]).
 pub(super) async fn kill(rt: &DockerRuntime, id: &str) -> EngineResult<()> {
-    if let EngineFamily::Podman { .. } = rt.engine().await?.family() {
+    if !rt.engine().await?.kill_is_quickest_stop() {
         return stop(rt, id, 0).await;
     }
     let path = format!("/containers/{}/kill?signal=SIGKILL", raw::path_segment(id));
