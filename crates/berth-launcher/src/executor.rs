@@ -457,12 +457,12 @@ impl Shared {
         self.settle_locked(h, by, on_missing, &[]).await
     }
 
-    /// Stop with no grace (the runtime's kill), record ABORTED, force-remove. A terminal state that was already
-    /// set is kept. `Err` when the engine could not be reached or did not answer the stop:
-    /// nothing is recorded then, since the job may still run, and any end observed later is
-    /// ABORTED. An error answer of the engine still ends ABORTED, as upstream. When the
-    /// outcome cannot be written the container is kept (recovery records it later) and the
-    /// state is set all the same.
+    /// Stop with no grace (the runtime's kill), record ABORTED, force-remove. A terminal
+    /// state that was already set is kept. `Err` when the engine could not be reached or did
+    /// not answer the stop: nothing is recorded then, since the job may still run, and any
+    /// end observed later is ABORTED. An error answer of the engine still ends ABORTED, as
+    /// upstream. When the outcome cannot be written the container is kept (recovery records
+    /// it later) and the state is set all the same.
     ///
     /// Two engine round trips in series, the stop and the removal. The stop is the
     /// runtime's [`ContainerRuntime::kill`] (on Docker a SIGKILL, one engine step shorter
